@@ -1,0 +1,739 @@
+//! Reading events from TOML, JSON and JSON Lines.
+//!
+//! All three share one set of field names (DESIGN.md section 2) and one
+//! path from raw text to checked [`Event`]s: the text is split into one raw
+//! item per event, each item is deserialised into [`RawEvent`] (unknown
+//! fields are refused) and then converted, so that every error can name the
+//! file, the event (id, number and line where known) and the field.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::event::{Change, Event, Located, Op, Origin, Source, Value, parse_target};
+use crate::when::When;
+
+/// The authoring formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    Toml,
+    Json,
+    JsonLines,
+}
+
+impl InputFormat {
+    /// The format a file's extension names, if any.
+    pub fn from_path(path: &Path) -> Option<InputFormat> {
+        match path.extension()?.to_str()? {
+            "toml" => Some(InputFormat::Toml),
+            "json" => Some(InputFormat::Json),
+            "jsonl" => Some(InputFormat::JsonLines),
+            _ => None,
+        }
+    }
+
+    /// Recognises the format of text with no file name: a single JSON value
+    /// that is an array or has an `event` key is JSON, text whose first
+    /// non-blank character is `{` is JSON Lines, anything else is TOML.
+    pub fn sniff(text: &str) -> InputFormat {
+        let trimmed = text.trim_start();
+        if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
+            return InputFormat::Json;
+        }
+        if trimmed.starts_with('{') {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(trimmed)
+                && map.contains_key("event")
+            {
+                return InputFormat::Json;
+            }
+            return InputFormat::JsonLines;
+        }
+        InputFormat::Toml
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlFile {
+    #[serde(default)]
+    event: Vec<toml::Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonFile {
+    event: Vec<serde_json::Value>,
+}
+
+/// One event exactly as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvent {
+    id: String,
+    at: String,
+    title: String,
+    summary: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    sources: Vec<RawSource>,
+    #[serde(default)]
+    corrects: Vec<String>,
+    #[serde(default)]
+    changes: Vec<RawChange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    title: Option<String>,
+    publisher: Option<String>,
+    url: Option<String>,
+    published: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChange {
+    set: Option<String>,
+    unset: Option<String>,
+    add: Option<String>,
+    remove: Option<String>,
+    value: Option<Value>,
+    until: Option<String>,
+}
+
+/// Reads every event in `text`, written in `format`; `file` names the
+/// input in messages. Syntax, unknown fields and impossible values are
+/// errors here; the rules of [`Event::validate`] are checked too.
+pub fn read_events(text: &str, format: InputFormat, file: &str) -> Result<Vec<Located>, Error> {
+    let items = split(text, format, file)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut origin = Origin {
+                file: file.to_string(),
+                number: i + 1,
+                line: item.line,
+                id: item.id,
+            };
+            let raw = item.raw.map_err(|message| Error::Input {
+                origin: origin.to_string(),
+                message,
+            })?;
+            origin.id = Some(raw.id.clone());
+            let event = raw.into_event().map_err(|invalid| Error::Input {
+                origin: origin.to_string(),
+                message: invalid.to_string(),
+            })?;
+            event.validate().map_err(|invalid| Error::Input {
+                origin: origin.to_string(),
+                message: invalid.to_string(),
+            })?;
+            Ok(Located { event, origin })
+        })
+        .collect()
+}
+
+/// Reads a file's bytes as events: the bytes must be UTF-8.
+pub fn read_event_bytes(
+    bytes: &[u8],
+    format: InputFormat,
+    file: &str,
+) -> Result<Vec<Located>, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::Input {
+        origin: file.to_string(),
+        message: format!(
+            "the file is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        ),
+    })?;
+    read_events(text, format, file)
+}
+
+/// One event's raw item: its line and id if known, and the deserialised
+/// fields or the deserialiser's complaint.
+struct Item {
+    line: Option<usize>,
+    id: Option<String>,
+    raw: Result<RawEvent, String>,
+}
+
+fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error> {
+    let whole_file = |message: String| Error::Input {
+        origin: file.to_string(),
+        message,
+    };
+    match format {
+        InputFormat::Toml => {
+            let parsed: TomlFile =
+                toml::from_str(text).map_err(|e| whole_file(toml_message(&e)))?;
+            Ok(parsed
+                .event
+                .into_iter()
+                .map(|spanned| {
+                    let line = line_of(text, spanned.span().start);
+                    let value = spanned.into_inner();
+                    Item {
+                        line: Some(line),
+                        id: value.get("id").and_then(|v| v.as_str()).map(String::from),
+                        raw: value
+                            .try_into::<RawEvent>()
+                            .map_err(|e| e.message().to_string()),
+                    }
+                })
+                .collect())
+        }
+        InputFormat::Json => {
+            let value: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| whole_file(format!("not valid JSON: {e}")))?;
+            let events = match value {
+                serde_json::Value::Array(items) => items,
+                object @ serde_json::Value::Object(_) => {
+                    serde_json::from_value::<JsonFile>(object)
+                        .map_err(|e| {
+                            whole_file(format!(
+                                "expected {{\"event\": [...]}} or an array of events: {e}"
+                            ))
+                        })?
+                        .event
+                }
+                _ => {
+                    return Err(whole_file(
+                        "expected {\"event\": [...]} or an array of events".into(),
+                    ));
+                }
+            };
+            Ok(events
+                .into_iter()
+                .map(|value| Item {
+                    line: None,
+                    id: value.get("id").and_then(|v| v.as_str()).map(String::from),
+                    raw: serde_json::from_value::<RawEvent>(value).map_err(|e| e.to_string()),
+                })
+                .collect())
+        }
+        InputFormat::JsonLines => Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                let raw = serde_json::from_str::<RawEvent>(line).map_err(|e| {
+                    let message = e.to_string();
+                    // The line is already named; keep the column.
+                    match message.rsplit_once(" at line 1 column ") {
+                        Some((head, column)) => format!("{head} at column {column}"),
+                        None => message,
+                    }
+                });
+                let id = match &raw {
+                    Ok(raw) => Some(raw.id.clone()),
+                    Err(_) => serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| v.get("id")?.as_str().map(String::from)),
+                };
+                Item {
+                    line: Some(i + 1),
+                    id,
+                    raw,
+                }
+            })
+            .collect()),
+    }
+}
+
+/// A TOML error in one sentence: toml's own message with its line.
+fn toml_message(e: &toml::de::Error) -> String {
+    let line = e.span().map(|span| span.start);
+    match line {
+        Some(_) => {
+            // toml's Display draws a multi-line excerpt; keep its first line
+            // (which names the line and column) and its message.
+            let shown = e.to_string();
+            let position = shown
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("TOML parse error at ");
+            let message: Vec<&str> = e
+                .message()
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            format!("{position}: {}", message.join("; "))
+        }
+        None => e.message().to_string(),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+impl RawEvent {
+    fn into_event(self) -> Result<Event, crate::event::Invalid> {
+        use crate::event::Invalid;
+        let at = When::parse(&self.at).map_err(|e| Invalid::new("at", e.to_string()))?;
+        let sources = self
+            .sources
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let published = s
+                    .published
+                    .map(|p| When::parse(&p))
+                    .transpose()
+                    .map_err(|e| Invalid::new(format!("sources[{i}].published"), e.to_string()))?;
+                Ok(Source {
+                    title: s.title,
+                    publisher: s.publisher,
+                    url: s.url,
+                    published,
+                })
+            })
+            .collect::<Result<Vec<_>, Invalid>>()?;
+        let changes = self
+            .changes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                c.into_change().map_err(|(field, message)| {
+                    Invalid::new(format!("changes[{i}]{field}"), message)
+                })
+            })
+            .collect::<Result<Vec<_>, Invalid>>()?;
+        Ok(Event {
+            id: self.id,
+            at,
+            title: self.title,
+            summary: self.summary,
+            tags: self.tags,
+            sources,
+            corrects: self.corrects,
+            changes,
+        })
+    }
+}
+
+impl RawChange {
+    /// The change, or the sub-field (`""`, `.value`, `.until`, `.set`...)
+    /// and what is wrong with it.
+    fn into_change(self) -> Result<Change, (String, String)> {
+        let ops = [
+            ("set", self.set),
+            ("unset", self.unset),
+            ("add", self.add),
+            ("remove", self.remove),
+        ];
+        let mut named = ops
+            .into_iter()
+            .filter_map(|(op, target)| target.map(|t| (op, t)));
+        let (op, target) = named.next().ok_or_else(|| {
+            (
+                String::new(),
+                "names no operation: write one of set, unset, add or remove".to_string(),
+            )
+        })?;
+        if let Some((other, _)) = named.next() {
+            return Err((
+                String::new(),
+                format!("names both {op} and {other}; a change does one thing"),
+            ));
+        }
+        let (entity, attr) =
+            parse_target(&target).map_err(|m| (format!(".{op}"), format!("\"{target}\" {m}")))?;
+        let until = self
+            .until
+            .map(|u| When::parse(&u))
+            .transpose()
+            .map_err(|e| (".until".to_string(), e.to_string()))?;
+        let value = self.value;
+        let needs_value = |value: Option<Value>| {
+            value.ok_or_else(|| (String::new(), format!("{op} needs a value")))
+        };
+        if until.is_some() && matches!(op, "unset" | "remove") {
+            return Err((".until".into(), format!("{op} takes no until")));
+        }
+        let op = match op {
+            "set" => Op::Set {
+                value: needs_value(value)?,
+                until,
+            },
+            "add" => Op::Add {
+                value: needs_value(value)?,
+                until,
+            },
+            "remove" => Op::Remove {
+                value: needs_value(value)?,
+            },
+            _ => {
+                if value.is_some() {
+                    return Err((".value".into(), "unset takes no value".into()));
+                }
+                Op::Unset
+            }
+        };
+        Ok(Change { entity, attr, op })
+    }
+}
+
+/// Values as written in event files: a string is text, numbers and bools are
+/// themselves, and tables/objects say what they are:
+/// `{ ref = "oracle" }`, `{ date = "2030" }`, `{ amount = 5e11, unit = "USD" }`.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Value;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number, bool, { ref = ... }, { date = ... } or { amount = ..., unit = ... }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+                i64::try_from(v).map(Value::Int).map_err(|_| {
+                    E::custom(format!("integer {v} is too large (at most {})", i64::MAX))
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+                Ok(Value::Float(v))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+                Ok(Value::Bool(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Value, A::Error> {
+                use serde::de::Error as _;
+                let mut reference: Option<String> = None;
+                let mut date: Option<String> = None;
+                let mut amount: Option<Number> = None;
+                let mut unit: Option<String> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "ref" => reference = Some(map.next_value()?),
+                        "date" => date = Some(map.next_value()?),
+                        "amount" => amount = Some(map.next_value()?),
+                        "unit" => unit = Some(map.next_value()?),
+                        other => {
+                            return Err(A::Error::custom(format!(
+                                "unknown value field `{other}`, expected `ref`, `date`, or `amount` with `unit`"
+                            )));
+                        }
+                    }
+                }
+                match (reference, date, amount, unit) {
+                    (Some(r), None, None, None) => Ok(Value::Ref(r)),
+                    (None, Some(d), None, None) => {
+                        When::parse(&d).map(Value::Date).map_err(A::Error::custom)
+                    }
+                    (None, None, Some(Number(amount)), Some(unit)) => {
+                        Ok(Value::Amount { amount, unit })
+                    }
+                    (None, None, Some(_), None) => {
+                        Err(A::Error::custom("an amount needs a `unit`"))
+                    }
+                    (None, None, None, Some(_)) => {
+                        Err(A::Error::custom("a `unit` needs an `amount`"))
+                    }
+                    (None, None, None, None) => Err(A::Error::custom(
+                        "an empty value; expected `ref`, `date`, or `amount` with `unit`",
+                    )),
+                    _ => Err(A::Error::custom(
+                        "a value is one of `ref`, `date`, or `amount` with `unit`, not several",
+                    )),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// An amount as written: an integer or a float.
+struct Number(f64);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Number, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(v as f64))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(v))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[[event]]
+id = "oracle-capacity-2024"
+at = "2024-06"
+title = "Oracle to provide data center capacity for OpenAI"
+tags = ["cloud"]
+sources = [{ title = "OpenAI may now also use cloud providers other than Microsoft", publisher = "heise online", published = "2025-01" }]
+changes = [
+  { add = "openai.cloud_providers", value = { ref = "oracle" } },
+  { set = "openai.partnership_until", value = { date = "2030" }, until = "2030" },
+  { set = "stargate.planned_investment", value = { amount = 500000000000, unit = "USD" } },
+  { unset = "openai.exclusive_cloud_provider" },
+]
+
+[[event]]
+id = "second"
+at = "2025-01-21"
+title = "Second"
+"#;
+
+    fn toml_events(text: &str) -> Result<Vec<Located>, Error> {
+        read_events(text, InputFormat::Toml, "t.toml")
+    }
+
+    #[test]
+    fn toml_reads_every_field() {
+        let events = toml_events(TOML).unwrap();
+        assert_eq!(events.len(), 2);
+        let e = &events[0].event;
+        assert_eq!(e.id, "oracle-capacity-2024");
+        assert_eq!(e.at.to_string(), "2024-06");
+        assert_eq!(e.tags, ["cloud"]);
+        assert_eq!(e.sources[0].publisher.as_deref(), Some("heise online"));
+        assert_eq!(
+            e.sources[0].published.map(|p| p.to_string()).as_deref(),
+            Some("2025-01")
+        );
+        assert_eq!(e.changes.len(), 4);
+        assert_eq!(
+            e.changes[0].op,
+            Op::Add {
+                value: Value::Ref("oracle".into()),
+                until: None
+            }
+        );
+        assert_eq!(e.changes[1].op.until().unwrap().to_string(), "2030");
+        assert_eq!(
+            e.changes[2].op.value(),
+            Some(&Value::Amount {
+                amount: 5e11,
+                unit: "USD".into()
+            })
+        );
+        assert_eq!(e.changes[3].op, Op::Unset);
+        assert_eq!(events[0].origin.line, Some(2));
+        assert_eq!(events[1].origin.line, Some(15));
+    }
+
+    #[test]
+    fn json_and_json_lines_read_the_same_events() {
+        let toml = toml_events(TOML).unwrap();
+        let as_json: Vec<serde_json::Value> = vec![
+            serde_json::json!({"id": "oracle-capacity-2024", "at": "2024-06", "title": "Oracle to provide data center capacity for OpenAI",
+                "tags": ["cloud"],
+                "sources": [{"title": "OpenAI may now also use cloud providers other than Microsoft", "publisher": "heise online", "published": "2025-01"}],
+                "changes": [
+                    {"add": "openai.cloud_providers", "value": {"ref": "oracle"}},
+                    {"set": "openai.partnership_until", "value": {"date": "2030"}, "until": "2030"},
+                    {"set": "stargate.planned_investment", "value": {"amount": 500000000000u64, "unit": "USD"}},
+                    {"unset": "openai.exclusive_cloud_provider"}]}),
+            serde_json::json!({"id": "second", "at": "2025-01-21", "title": "Second"}),
+        ];
+        let events =
+            |located: Vec<Located>| located.into_iter().map(|l| l.event).collect::<Vec<_>>();
+        let wrapped = serde_json::json!({ "event": as_json }).to_string();
+        let bare = serde_json::Value::Array(as_json.clone()).to_string();
+        let lines: String = as_json.iter().map(|v| format!("{v}\n\n")).collect();
+        assert_eq!(
+            events(read_events(&wrapped, InputFormat::Json, "x").unwrap()),
+            events(toml.clone())
+        );
+        assert_eq!(
+            events(read_events(&bare, InputFormat::Json, "x").unwrap()),
+            events(toml.clone())
+        );
+        let jsonl = read_events(&lines, InputFormat::JsonLines, "x").unwrap();
+        assert_eq!(jsonl[1].origin.line, Some(3));
+        assert_eq!(events(jsonl), events(toml));
+    }
+
+    #[test]
+    fn formats_are_sniffed_from_content() {
+        assert_eq!(InputFormat::sniff(TOML), InputFormat::Toml);
+        assert_eq!(InputFormat::sniff(" [ {\"id\": 1} ]"), InputFormat::Json);
+        assert_eq!(InputFormat::sniff("{\"event\": []}"), InputFormat::Json);
+        assert_eq!(
+            InputFormat::sniff("{\"id\": \"a\"}\n{\"id\": \"b\"}"),
+            InputFormat::JsonLines
+        );
+        assert_eq!(
+            InputFormat::sniff("{\"id\": \"a\"}"),
+            InputFormat::JsonLines
+        );
+        assert_eq!(
+            InputFormat::sniff("[[event]]\nid = \"a\""),
+            InputFormat::Toml
+        );
+    }
+
+    fn error_of(text: &str, format: InputFormat) -> String {
+        match read_events(text, format, "f") {
+            Err(e) => e.to_string(),
+            Ok(events) => panic!("accepted: {events:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_event_field_and_value() {
+        let e =
+            |body: &str| format!("[[event]]\nid = \"x\"\nat = \"2019\"\ntitle = \"t\"\n{body}\n");
+        let cases = [
+            (
+                e("colour = \"red\""),
+                "f: event #1 \"x\" (line 1): unknown field `colour`",
+            ),
+            (
+                e("changes = [{ set = \"a.b\" }]"),
+                "field `changes[0]`: set needs a value",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", add = \"a.c\", value = 1 }]"),
+                "names both set and add",
+            ),
+            (e("changes = [{ value = 1 }]"), "names no operation"),
+            (e("changes = [{ sett = \"a.b\" }]"), "unknown field `sett`"),
+            (
+                e("changes = [{ set = \"ab\", value = 1 }]"),
+                "field `changes[0].set`: \"ab\" must be written entity.attribute",
+            ),
+            (
+                e("changes = [{ unset = \"a.b\", value = 1 }]"),
+                "unset takes no value",
+            ),
+            (
+                e("changes = [{ remove = \"a.b\", value = 1, until = \"2020\" }]"),
+                "remove takes no until",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = 1, until = \"2020-13\" }]"),
+                "field `changes[0].until`: invalid date \"2020-13\"",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = { ref = \"x\", date = \"2020\" } }]"),
+                "not several",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = { amount = 5 } }]"),
+                "needs a `unit`",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = { colour = 5 } }]"),
+                "unknown value field `colour`",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = [1] }]"),
+                "invalid type: sequence",
+            ),
+            (
+                e("sources = [{ published = \"2019-00\" }]"),
+                "field `sources[0].published`: invalid date \"2019-00\"",
+            ),
+            (e("sources = [{ name = \"x\" }]"), "unknown field `name`"),
+            (
+                "[[event]]\nid = \"x\"\nat = \"2023-02-29\"\ntitle = \"t\"\n".to_string(),
+                "field `at`: invalid date \"2023-02-29\"",
+            ),
+            (
+                "[[event]]\nid = \"x\"\nat = 2019\ntitle = \"t\"\n".to_string(),
+                "invalid type: integer `2019`",
+            ),
+            (
+                "[[event]]\nid = \"x\"\ntitle = \"t\"\n".to_string(),
+                "missing field `at`",
+            ),
+            (
+                "[[event]]\nid = \"X\"\nat = \"2019\"\ntitle = \"t\"\n".to_string(),
+                "field `id`: \"X\" must start",
+            ),
+            (
+                "[[events]]\nid = \"x\"\n".to_string(),
+                "unknown field `events`",
+            ),
+            ("[[event]\nid = \"x\"\n".to_string(), "f: line 1, column"),
+        ];
+        for (text, fragment) in cases {
+            let message = error_of(&text, InputFormat::Toml);
+            assert!(
+                message.contains(fragment),
+                "{fragment:?} not in {message:?}"
+            );
+            assert!(!message.contains('\n'), "multi-line: {message:?}");
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_event() {
+        let message = error_of(
+            r#"[{"id": "a", "at": "2019", "title": "t"}, {"id": "b", "at": "2019", "title": "t", "x": 1}]"#,
+            InputFormat::Json,
+        );
+        assert!(
+            message.starts_with("f: event #2 \"b\": unknown field `x`"),
+            "{message}"
+        );
+        let message = error_of(
+            "{\"id\": \"a\", \"at\": \"2019\", \"title\": \"t\"}\n{\"id\": \"b\", \"at\": \"2019\"",
+            InputFormat::JsonLines,
+        );
+        assert!(
+            message.starts_with("f: event #2 (line 2): EOF while parsing"),
+            "{message}"
+        );
+        let message = error_of("{\"id\": \"b\", \"at\": \"2019\"}", InputFormat::JsonLines);
+        assert!(
+            message.starts_with("f: event #1 \"b\" (line 1): missing field `title`"),
+            "{message}"
+        );
+        let message = error_of("{\"event\": 3}", InputFormat::Json);
+        assert!(message.contains("expected {\"event\": [...]}"), "{message}");
+        let message = error_of(
+            &format!("{}1{}", "[".repeat(200), "]".repeat(200)),
+            InputFormat::Json,
+        );
+        assert!(message.contains("recursion limit"), "{message}");
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_refused() {
+        let err =
+            read_event_bytes(b"[[event]]\nid = \"\xff\"", InputFormat::Toml, "f").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "f: the file is not UTF-8 text (invalid byte at offset 16)"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The JSON shapes of values and events, as DESIGN.md section 5 fixes them.
+//!
+//! An event is written with the field names of the authoring formats, so
+//! that what chronik prints can be read back by `import`.
+
+use serde_json::{Map, Value as Json, json};
+
+use crate::event::{Event, Op, Value, format_amount};
+
+/// A value in JSON: text as a string, numbers and bools as themselves,
+/// `{"ref": ...}`, `{"date": ...}`, `{"amount": ..., "unit": ...}` (an
+/// integral amount without a fraction).
+pub fn value(v: &Value) -> Json {
+    match v {
+        Value::Text(s) => json!(s),
+        Value::Int(i) => json!(i),
+        Value::Float(f) => json!(f),
+        Value::Bool(b) => json!(b),
+        Value::Ref(id) => json!({ "ref": id }),
+        Value::Date(w) => json!({ "date": w.to_string() }),
+        Value::Amount { amount, unit } => {
+            let number: Json = match format_amount(*amount).parse::<i64>() {
+                Ok(integral) => json!(integral),
+                Err(_) => json!(amount),
+            };
+            json!({ "amount": number, "unit": unit })
+        }
+    }
+}
+
+/// An event in the authoring shape: `id`, `at`, `title`, then the optional
+/// fields that are present, then `changes`.
+pub fn event(e: &Event) -> Map<String, Json> {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(e.id));
+    out.insert("at".into(), json!(e.at.to_string()));
+    out.insert("title".into(), json!(e.title));
+    if let Some(summary) = &e.summary {
+        out.insert("summary".into(), json!(summary));
+    }
+    out.insert("tags".into(), json!(e.tags));
+    let sources: Vec<Json> = e
+        .sources
+        .iter()
+        .map(|s| {
+            let mut source = Map::new();
+            let mut put = |key: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    source.insert(key.into(), json!(v));
+                }
+            };
+            put("title", s.title.clone());
+            put("publisher", s.publisher.clone());
+            put("url", s.url.clone());
+            put("published", s.published.map(|p| p.to_string()));
+            Json::Object(source)
+        })
+        .collect();
+    out.insert("sources".into(), Json::Array(sources));
+    if !e.corrects.is_empty() {
+        out.insert("corrects".into(), json!(e.corrects));
+    }
+    let changes: Vec<Json> = e
+        .changes
+        .iter()
+        .map(|c| {
+            let mut change = Map::new();
+            change.insert(c.op.keyword().into(), json!(c.target()));
+            if let Some(v) = c.op.value() {
+                change.insert("value".into(), value(v));
+            }
+            if let Op::Set { until: Some(u), .. } | Op::Add { until: Some(u), .. } = &c.op {
+                change.insert("until".into(), json!(u.to_string()));
+            }
+            Json::Object(change)
+        })
+        .collect();
+    out.insert("changes".into(), Json::Array(changes));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::input::{InputFormat, read_events};
+    use crate::when::When;
+
+    #[test]
+    fn values_take_the_design_shapes() {
+        let cases = [
+            (Value::Text("White House".into()), r#""White House""#),
+            (Value::Int(3), "3"),
+            (Value::Float(2.5), "2.5"),
+            (Value::Bool(true), "true"),
+            (Value::Ref("oracle".into()), r#"{"ref":"oracle"}"#),
+            (
+                Value::Date(When::parse("2030").unwrap()),
+                r#"{"date":"2030"}"#,
+            ),
+            (
+                Value::Amount {
+                    amount: 5e11,
+                    unit: "USD".into(),
+                },
+                r#"{"amount":500000000000,"unit":"USD"}"#,
+            ),
+            (
+                Value::Amount {
+                    amount: 1.5,
+                    unit: "GW".into(),
+                },
+                r#"{"amount":1.5,"unit":"GW"}"#,
+            ),
+        ];
+        for (v, expected) in cases {
+            assert_eq!(value(&v).to_string(), expected);
+        }
+    }
+
+    #[test]
+    fn events_written_as_json_read_back_the_same() {
+        let text = r#"
+[[event]]
+id = "e"
+at = "2024-06"
+title = "T, with \"quotes\""
+summary = "s"
+tags = ["cloud"]
+sources = [{ title = "t", url = "https://example.org", published = "2025-01-21" }]
+changes = [
+  { add = "openai.cloud_providers", value = { ref = "oracle" }, until = "2030" },
+  { set = "x.f", value = 1.25 },
+  { remove = "openai.cloud_providers", value = { ref = "ms" } },
+  { unset = "x.g" },
+]
+"#;
+        let original = read_events(text, InputFormat::Toml, "t").unwrap();
+        let line = Json::Object(event(&original[0].event)).to_string();
+        let back = read_events(&line, InputFormat::JsonLines, "j").unwrap();
+        assert_eq!(back[0].event, original[0].event);
+    }
+}

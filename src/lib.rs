@@ -1,0 +1,32 @@
+//! chronik: a timeline and event-sourcing store.
+//!
+//! Facts about the world change on dated events ("Microsoft invests in
+//! OpenAI, 2019"). chronik keeps those events in an append-only log and
+//! answers the question its users have: what was true on a given date, and
+//! which event made it so?
+//!
+//! # Layout
+//!
+//! - [`when`]: partial dates ([`When`]) and the certainty rules.
+//! - [`event`]: [`Event`], [`Change`], [`Value`] and validation.
+//! - [`state`]: replaying events into the [`State`] at a date; pure.
+//! - [`store`]: the sled-backed log and its indexes; the only module that
+//!   knows sled.
+//! - [`formats`]: reading the authoring formats, JSON shapes for output.
+//! - [`error`]: the one [`Error`] type.
+//!
+//! The library never prints, never reads the clock and never reads the
+//! environment: "now" and paths are passed in.
+
+pub mod error;
+pub mod event;
+pub mod formats;
+pub mod state;
+pub mod store;
+pub mod when;
+
+pub use error::{Error, ErrorKind, Result};
+pub use event::{Change, Event, Located, Op, Origin, Source, Value};
+pub use state::{AsOf, State};
+pub use store::{OpenMode, Store};
+pub use when::{Precision, When};

@@ -1,0 +1,577 @@
+//! Replay: the facts that hold at a date, each with its provenance.
+//!
+//! [`State::apply`] applies one event's changes; [`Replay`] feeds events in
+//! replay order (interval start, then append sequence) and takes care of
+//! the date rules: events coarser than the question are applied but flagged
+//! uncertain (or left out with `strict`), and facts with `until` expire at
+//! the exclusive end of that date. Nothing here does I/O, which is what lets
+//! the store, the tests and the reference model share it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use crate::event::{Event, Op, Value};
+use crate::when::{Certainty, When};
+
+/// The question a replay answers: the state at the end of `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsOf {
+    /// The query date; the state is taken at the exclusive end of its interval.
+    pub at: When,
+    /// Leave out events whose date is coarser than the question instead of
+    /// applying them with their facts flagged uncertain.
+    pub strict: bool,
+}
+
+impl AsOf {
+    pub fn new(at: When) -> AsOf {
+        AsOf { at, strict: false }
+    }
+
+    pub fn strict(at: When) -> AsOf {
+        AsOf { at, strict: true }
+    }
+
+    /// The exclusive end of the query interval, in seconds since the epoch.
+    pub fn end(&self) -> i64 {
+        self.at.end()
+    }
+}
+
+/// Why a fact holds: the latest event that set or added its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// The event's id.
+    pub event: String,
+    /// The event's date.
+    pub since: When,
+    /// The event is coarser than the question, so the fact may not hold yet.
+    pub uncertain: bool,
+    /// The fact holds through the end of this date, then expires.
+    pub until: Option<When>,
+}
+
+/// One fact of a [`State`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Fact<'a> {
+    pub entity: &'a str,
+    pub attr: &'a str,
+    pub value: &'a Value,
+    pub provenance: &'a Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Slot {
+    One(Value, Provenance),
+    Many(BTreeMap<Value, Provenance>),
+}
+
+/// The facts that hold at some date: for every (entity, attribute), one
+/// value or a set of values, each with its provenance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    slots: BTreeMap<(String, String), Slot>,
+}
+
+impl State {
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// Applies `event`'s changes in the order written; every fact it sets or
+    /// adds takes `event` as its provenance, flagged `uncertain` as given.
+    pub fn apply(&mut self, event: &Event, uncertain: bool) {
+        for change in &event.changes {
+            let key = (change.entity.clone(), change.attr.clone());
+            let provenance = |until: Option<When>| Provenance {
+                event: event.id.clone(),
+                since: event.at,
+                uncertain,
+                until,
+            };
+            match &change.op {
+                Op::Set { value, until } => {
+                    self.slots
+                        .insert(key, Slot::One(value.clone(), provenance(*until)));
+                }
+                Op::Unset => {
+                    if let Some(Slot::One(..)) = self.slots.get(&key) {
+                        self.slots.remove(&key);
+                    }
+                }
+                Op::Add { value, until } => {
+                    let slot = self
+                        .slots
+                        .entry(key)
+                        .or_insert_with(|| Slot::Many(BTreeMap::new()));
+                    if let Slot::One(..) = slot {
+                        *slot = Slot::Many(BTreeMap::new());
+                    }
+                    if let Slot::Many(members) = slot {
+                        members.insert(value.clone(), provenance(*until));
+                    }
+                }
+                Op::Remove { value } => {
+                    if let Some(Slot::Many(members)) = self.slots.get_mut(&key) {
+                        members.remove(value);
+                        if members.is_empty() {
+                            self.slots.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes the fact (`value` for a set member, `None` for a single
+    /// value) if its `until` still ends exactly at `end`; a later event that
+    /// changed it since has moved or cleared that end.
+    fn expire(&mut self, entity: &str, attr: &str, value: Option<&Value>, end: i64) {
+        let key = (entity.to_string(), attr.to_string());
+        let ends_here = |p: &Provenance| p.until.map(When::end) == Some(end);
+        match (self.slots.get_mut(&key), value) {
+            (Some(Slot::One(_, p)), None) if ends_here(p) => {
+                self.slots.remove(&key);
+            }
+            (Some(Slot::Many(members)), Some(v)) => {
+                if members.get(v).is_some_and(ends_here) {
+                    members.remove(v);
+                    if members.is_empty() {
+                        self.slots.remove(&key);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every fact, sorted by (entity, attribute, value).
+    pub fn facts(&self) -> impl Iterator<Item = Fact<'_>> {
+        self.slots.iter().flat_map(|((entity, attr), slot)| {
+            let fact = move |value, provenance| Fact {
+                entity,
+                attr,
+                value,
+                provenance,
+            };
+            let facts: Vec<Fact<'_>> = match slot {
+                Slot::One(value, p) => vec![fact(value, p)],
+                Slot::Many(members) => members.iter().map(|(v, p)| fact(v, p)).collect(),
+            };
+            facts
+        })
+    }
+
+    /// The number of facts (a set counts one per member).
+    pub fn len(&self) -> usize {
+        self.slots
+            .values()
+            .map(|slot| match slot {
+                Slot::One(..) => 1,
+                Slot::Many(members) => members.len(),
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Keeps only the facts about the given entities.
+    pub fn retain_entities(&mut self, entities: &[String]) {
+        self.slots
+            .retain(|(entity, _), _| entities.iter().any(|e| e == entity));
+    }
+}
+
+/// A pending `until` expiry: at `end`, the fact (entity, attr, member)
+/// goes, unless it was changed since.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Expiry {
+    end: i64,
+    entity: String,
+    attr: String,
+    member: Option<Value>,
+}
+
+/// What [`Replay::feed`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// Applied; its facts are certain.
+    Certain,
+    /// Applied, with its facts flagged uncertain.
+    Uncertain,
+    /// Left out: uncertain under a strict question.
+    Skipped,
+    /// The event starts at or after the end of the question. Events come in
+    /// replay order, so every later one does too: stop feeding.
+    Past,
+}
+
+/// Builds the [`State`] at a date from events fed in replay order.
+#[derive(Debug, Clone)]
+pub struct Replay {
+    state: State,
+    query: AsOf,
+    end: i64,
+    expiries: BinaryHeap<Reverse<Expiry>>,
+}
+
+impl Replay {
+    pub fn new(query: AsOf) -> Replay {
+        Replay {
+            state: State::new(),
+            end: query.end(),
+            query,
+            expiries: BinaryHeap::new(),
+        }
+    }
+
+    /// The question being answered.
+    pub fn query(&self) -> AsOf {
+        self.query
+    }
+
+    /// Applies the next event in replay order (interval start, then append
+    /// sequence), as the question's date rules say.
+    pub fn feed(&mut self, event: &Event) -> Fed {
+        let certainty = event.at.certainty_at(self.end);
+        if certainty == Certainty::NotYet {
+            return Fed::Past;
+        }
+        // An expiry at the very moment an event starts happens first; the
+        // order cannot change the outcome, since the event replaces the fact.
+        self.expire_through(event.at.start());
+        let uncertain = certainty == Certainty::Uncertain;
+        if uncertain && self.query.strict {
+            return Fed::Skipped;
+        }
+        self.state.apply(event, uncertain);
+        for change in &event.changes {
+            if let Some(until) = change.op.until() {
+                let member = match &change.op {
+                    Op::Add { value, .. } => Some(value.clone()),
+                    _ => None,
+                };
+                self.expiries.push(Reverse(Expiry {
+                    end: until.end(),
+                    entity: change.entity.clone(),
+                    attr: change.attr.clone(),
+                    member,
+                }));
+            }
+        }
+        if uncertain {
+            Fed::Uncertain
+        } else {
+            Fed::Certain
+        }
+    }
+
+    /// Runs every expiry at or before `t`.
+    fn expire_through(&mut self, t: i64) {
+        while let Some(Reverse(next)) = self.expiries.peek() {
+            if next.end > t {
+                break;
+            }
+            let Reverse(e) = self.expiries.pop().expect("peeked");
+            self.state
+                .expire(&e.entity, &e.attr, e.member.as_ref(), e.end);
+        }
+    }
+
+    /// The state at the end of the question's date. An expiry happens when
+    /// its moment lies before that end: a fact `until = "2030"` is still
+    /// there at `2030-12-31` and gone at `2031-01-01`.
+    pub fn finish(mut self) -> State {
+        self.expire_through(self.end - 1);
+        self.state
+    }
+}
+
+/// The state at `query` from events already in replay order.
+pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>, query: AsOf) -> State {
+    let mut replay = Replay::new(query);
+    for event in events {
+        if replay.feed(event) == Fed::Past {
+            break;
+        }
+    }
+    replay.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Change, parse_target};
+
+    fn w(s: &str) -> When {
+        When::parse(s).unwrap()
+    }
+
+    fn event(id: &str, at: &str, changes: Vec<(&str, Op)>) -> Event {
+        Event {
+            id: id.into(),
+            at: w(at),
+            title: id.into(),
+            summary: None,
+            tags: vec![],
+            sources: vec![],
+            corrects: vec![],
+            changes: changes
+                .into_iter()
+                .map(|(target, op)| {
+                    let (entity, attr) = parse_target(target).unwrap();
+                    Change { entity, attr, op }
+                })
+                .collect(),
+        }
+    }
+
+    fn r(id: &str) -> Value {
+        Value::Ref(id.into())
+    }
+
+    fn set(v: Value) -> Op {
+        Op::Set {
+            value: v,
+            until: None,
+        }
+    }
+
+    fn add(v: Value) -> Op {
+        Op::Add {
+            value: v,
+            until: None,
+        }
+    }
+
+    /// (entity.attr, value, event, uncertain) for every fact.
+    fn rows(state: &State) -> Vec<(String, String, String, bool)> {
+        state
+            .facts()
+            .map(|f| {
+                (
+                    format!("{}.{}", f.entity, f.attr),
+                    f.value.to_string(),
+                    f.provenance.event.clone(),
+                    f.provenance.uncertain,
+                )
+            })
+            .collect()
+    }
+
+    fn at(events: &[Event], date: &str) -> State {
+        replay(events, AsOf::new(w(date)))
+    }
+
+    #[test]
+    fn set_unset_add_remove() {
+        let events = vec![
+            event(
+                "a",
+                "2019",
+                vec![
+                    ("x.one", set(Value::Int(1))),
+                    ("x.many", add(r("p"))),
+                    ("x.many", add(r("q"))),
+                ],
+            ),
+            event(
+                "b",
+                "2020",
+                vec![
+                    ("x.one", set(Value::Int(2))),
+                    ("x.many", Op::Remove { value: r("p") }),
+                ],
+            ),
+            event(
+                "c",
+                "2021",
+                vec![
+                    ("x.one", Op::Unset),
+                    ("x.many", Op::Remove { value: r("q") }),
+                ],
+            ),
+        ];
+        assert_eq!(
+            rows(&at(&events, "2019")),
+            [
+                ("x.many".into(), "@p".into(), "a".into(), false),
+                ("x.many".into(), "@q".into(), "a".into(), false),
+                ("x.one".into(), "1".into(), "a".into(), false),
+            ]
+        );
+        assert_eq!(
+            rows(&at(&events, "2020")),
+            [
+                ("x.many".into(), "@q".into(), "a".into(), false),
+                ("x.one".into(), "2".into(), "b".into(), false)
+            ]
+        );
+        assert!(at(&events, "2021").is_empty());
+        assert!(at(&events, "2018").is_empty());
+    }
+
+    #[test]
+    fn coarse_events_are_uncertain_or_left_out_when_strict() {
+        let events = vec![
+            event("y", "2019", vec![("x.a", set(Value::Int(1)))]),
+            event("d", "2019-03-01", vec![("x.b", set(Value::Int(2)))]),
+        ];
+        let state = at(&events, "2019-06-01");
+        assert_eq!(
+            rows(&state),
+            [
+                ("x.a".into(), "1".into(), "y".into(), true),
+                ("x.b".into(), "2".into(), "d".into(), false)
+            ]
+        );
+        let strict = replay(&events, AsOf::strict(w("2019-06-01")));
+        assert_eq!(
+            rows(&strict),
+            [("x.b".into(), "2".into(), "d".into(), false)]
+        );
+        assert_eq!(rows(&at(&events, "2019"))[0].3, false);
+    }
+
+    #[test]
+    fn same_value_again_takes_over_provenance() {
+        let events = vec![
+            event(
+                "first",
+                "2019",
+                vec![("x.s", add(r("m"))), ("x.o", set(Value::Int(1)))],
+            ),
+            event(
+                "again",
+                "2020",
+                vec![("x.s", add(r("m"))), ("x.o", set(Value::Int(1)))],
+            ),
+        ];
+        let state = at(&events, "2020");
+        assert!(
+            state
+                .facts()
+                .all(|f| f.provenance.event == "again" && f.provenance.since == w("2020"))
+        );
+        assert_eq!(state.len(), 2);
+    }
+
+    #[test]
+    fn changes_inside_one_event_apply_in_order() {
+        let events = vec![event(
+            "e",
+            "2019",
+            vec![
+                ("x.o", set(Value::Int(1))),
+                ("x.o", Op::Unset),
+                ("x.o", set(Value::Int(3))),
+            ],
+        )];
+        assert_eq!(rows(&at(&events, "2019"))[0].1, "3");
+    }
+
+    #[test]
+    fn until_is_inclusive_of_its_whole_interval() {
+        let until = |v, date: &str| Op::Set {
+            value: v,
+            until: Some(w(date)),
+        };
+        let events = vec![event(
+            "e",
+            "2025-01-21",
+            vec![("x.p", until(Value::Int(1), "2030"))],
+        )];
+        assert_eq!(at(&events, "2030-12-31").len(), 1);
+        assert_eq!(at(&events, "2030").len(), 1);
+        assert_eq!(at(&events, "2030-12-31T23:59:59Z").len(), 1);
+        assert!(at(&events, "2031-01-01").is_empty());
+        assert!(at(&events, "2031-01-01T00:00:00Z").is_empty());
+    }
+
+    #[test]
+    fn a_later_change_before_the_expiry_rules() {
+        let events = vec![
+            event(
+                "e",
+                "2020",
+                vec![(
+                    "x.p",
+                    Op::Set {
+                        value: Value::Int(1),
+                        until: Some(w("2021")),
+                    },
+                )],
+            ),
+            event("f", "2021-06", vec![("x.p", set(Value::Int(2)))]),
+            event(
+                "g",
+                "2021-07",
+                vec![(
+                    "x.s",
+                    Op::Add {
+                        value: r("a"),
+                        until: Some(w("2021-08")),
+                    },
+                )],
+            ),
+            event("h", "2021-08-15", vec![("x.s", add(r("a")))]),
+        ];
+        let state = at(&events, "2023");
+        assert_eq!(
+            rows(&state),
+            [
+                ("x.p".into(), "2".into(), "f".into(), false),
+                ("x.s".into(), "@a".into(), "h".into(), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn expiry_before_a_later_event_is_not_undone() {
+        let events = vec![
+            event(
+                "e",
+                "2020",
+                vec![(
+                    "x.s",
+                    Op::Add {
+                        value: r("a"),
+                        until: Some(w("2020")),
+                    },
+                )],
+            ),
+            event("f", "2022", vec![("x.s", add(r("b")))]),
+        ];
+        assert_eq!(
+            rows(&at(&events, "2022")),
+            [("x.s".into(), "@b".into(), "f".into(), false)]
+        );
+    }
+
+    #[test]
+    fn feeding_stops_at_the_first_event_past_the_question() {
+        let mut replay = Replay::new(AsOf::new(w("2019-06")));
+        assert_eq!(replay.feed(&event("a", "2019", vec![])), Fed::Uncertain);
+        assert_eq!(replay.feed(&event("b", "2019-06-30", vec![])), Fed::Certain);
+        assert_eq!(replay.feed(&event("c", "2019-07", vec![])), Fed::Past);
+        let mut strict = Replay::new(AsOf::strict(w("2019-06")));
+        assert_eq!(strict.feed(&event("a", "2019", vec![])), Fed::Skipped);
+    }
+
+    #[test]
+    fn entity_filter_keeps_only_those_entities() {
+        let events = vec![event(
+            "e",
+            "2019",
+            vec![("x.a", set(Value::Int(1))), ("y.a", set(Value::Int(2)))],
+        )];
+        let mut state = at(&events, "2019");
+        state.retain_entities(&["y".to_string()]);
+        assert_eq!(
+            rows(&state),
+            [("y.a".into(), "2".into(), "e".into(), false)]
+        );
+    }
+}

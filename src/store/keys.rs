@@ -1,0 +1,111 @@
+//! Key encodings. Every key sorts, byte by byte, in the order the store
+//! needs: integers big-endian, signed integers with the sign bit flipped,
+//! strings followed by a 0 byte (which no id, entity or attribute contains).
+
+/// Flips the sign bit so that signed order equals unsigned byte order.
+fn flip(i: i64) -> u64 {
+    (i as u64) ^ (1 << 63)
+}
+
+fn unflip(u: u64) -> i64 {
+    (u ^ (1 << 63)) as i64
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// `log` key: the sequence number.
+pub fn seq(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Decodes a `log` key or a `by_id` value.
+pub fn decode_seq(bytes: &[u8]) -> Option<u64> {
+    (bytes.len() == 8).then(|| u64_at(bytes, 0)).flatten()
+}
+
+/// `by_time` key: (interval start, seq) — replay order.
+pub fn time(start: i64, seq: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&flip(start).to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// Decodes a `by_time` key into (start, seq).
+pub fn decode_time(key: &[u8]) -> Option<(i64, u64)> {
+    if key.len() != 16 {
+        return None;
+    }
+    Some((unflip(u64_at(key, 0)?), u64_at(key, 8)?))
+}
+
+/// `by_entity` key prefix: every key of `entity` starts with it.
+pub fn entity_prefix(entity: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(entity.len() + 17);
+    key.extend_from_slice(entity.as_bytes());
+    key.push(0);
+    key
+}
+
+/// `by_entity` key: (entity, interval start, seq).
+pub fn entity(entity: &str, start: i64, seq: u64) -> Vec<u8> {
+    let mut key = entity_prefix(entity);
+    key.extend_from_slice(&time(start, seq));
+    key
+}
+
+/// Decodes a `by_entity` key into (entity, start, seq).
+pub fn decode_entity(key: &[u8]) -> Option<(&str, i64, u64)> {
+    let nul = key.iter().position(|&b| b == 0)?;
+    let entity = std::str::from_utf8(&key[..nul]).ok()?;
+    let (start, seq) = decode_time(&key[nul + 1..])?;
+    Some((entity, start, seq))
+}
+
+/// `attrs` key: (entity, attribute).
+pub fn attr(entity: &str, attr: &str) -> Vec<u8> {
+    let mut key = entity_prefix(entity);
+    key.extend_from_slice(attr.as_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_keys_sort_by_start_then_seq_across_the_epoch() {
+        let keys = [
+            time(i64::MIN, 0),
+            time(-62_000_000_000, 7),
+            time(-1, 3),
+            time(0, 1),
+            time(0, 2),
+            time(1_546_300_800, 1),
+            time(i64::MAX, u64::MAX),
+        ];
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(decode_time(&time(-5, 9)), Some((-5, 9)));
+        assert_eq!(decode_time(&[0; 15]), None);
+    }
+
+    #[test]
+    fn entity_keys_group_by_entity_then_sort_by_time() {
+        let a1 = entity("a", 10, 1);
+        let a2 = entity("a", 20, 0);
+        let ab = entity("ab", 0, 0);
+        assert!(a1 < a2 && a2 < ab);
+        assert!(a1.starts_with(&entity_prefix("a")) && !ab.starts_with(&entity_prefix("a")));
+        assert_eq!(decode_entity(&a2), Some(("a", 20, 0)));
+        assert_eq!(decode_entity(b"no-nul"), None);
+    }
+
+    #[test]
+    fn seq_keys_round_trip() {
+        assert_eq!(decode_seq(&seq(42)), Some(42));
+        assert!(seq(255) < seq(256));
+        assert_eq!(decode_seq(&[1, 2]), None);
+    }
+}

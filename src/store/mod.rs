@@ -1,0 +1,791 @@
+//! The store: an append-only log of events in sled, with indexes.
+//!
+//! This module is the only one that knows sled. Its trees:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `log` | seq (u64 BE) | record (see [`record`]) |
+//! | `by_time` | (start, seq) | empty — replay order |
+//! | `by_id` | event id | seq |
+//! | `by_entity` | (entity, 0, start, seq) | empty |
+//! | `attrs` | (entity, 0, attr) | kind byte, seq that first used it |
+//! | `meta` | `format_version`, `head`, `pending` | see below |
+//!
+//! A batch lands all or nothing by the commit-marker design: `pending` is
+//! written first, then records and index entries, then `head` is published
+//! (and `pending` cleared) in one atomic write to `meta`, then everything is
+//! flushed. Readers ignore whatever lies above the head; opening a store
+//! that has `pending` (a crash mid-batch) removes the leftovers.
+
+mod keys;
+pub mod record;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::event::{AttrKind, Event, Located, validate_batch};
+use crate::state::{AsOf, Fed, Replay, State};
+use crate::when::When;
+pub use record::{Hash, Record};
+
+/// The store format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// sled's page cache; its default (1 GiB) is far more than chronik needs.
+const CACHE_BYTES: u64 = 64 << 20;
+
+const META_FORMAT: &[u8] = b"format_version";
+const META_HEAD: &[u8] = b"head";
+const META_PENDING: &[u8] = b"pending";
+
+/// The newest record: what the log holds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// The last sequence number (0 for an empty store).
+    pub seq: u64,
+    /// The last record's hash (all zero for an empty store).
+    pub hash: Hash,
+    /// When the last record was appended (the epoch for an empty store).
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl Head {
+    fn empty() -> Head {
+        Head {
+            seq: 0,
+            hash: [0; 32],
+            recorded_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn encode(&self) -> [u8; 48] {
+        let mut bytes = [0; 48];
+        bytes[..8].copy_from_slice(&self.seq.to_be_bytes());
+        bytes[8..40].copy_from_slice(&self.hash);
+        bytes[40..].copy_from_slice(&self.recorded_at.timestamp_micros().to_be_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Head> {
+        if bytes.len() != 48 {
+            return None;
+        }
+        Some(Head {
+            seq: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+            hash: bytes[8..40].try_into().ok()?,
+            recorded_at: DateTime::from_timestamp_micros(i64::from_be_bytes(
+                bytes[40..].try_into().ok()?,
+            ))?,
+        })
+    }
+}
+
+/// How [`Store::open`] treats a missing store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// The store must exist (queries).
+    Existing,
+    /// Create an empty store if there is none (writes).
+    CreateIfMissing,
+}
+
+/// How a batch treats ids that are already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdPolicy {
+    /// `import`: an id stored with the same content is skipped; with other
+    /// content it is a conflict.
+    SkipUnchanged,
+    /// `append`: every id must be new.
+    RequireNew,
+}
+
+/// What a batch write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The (seq, id) of every event appended, in order.
+    pub appended: Vec<(u64, String)>,
+    /// Ids already stored with the same content, skipped.
+    pub skipped: Vec<String>,
+    /// The head after the batch.
+    pub head: u64,
+}
+
+/// Figures about a store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub events: u64,
+    pub head: Head,
+    /// The earliest and the latest event date, in replay order.
+    pub first_at: Option<When>,
+    pub last_at: Option<When>,
+    /// When the first record was appended.
+    pub first_recorded_at: Option<DateTime<Utc>>,
+    /// Distinct entities changed by any event.
+    pub entities: u64,
+    pub size_on_disk: u64,
+}
+
+/// Filters for [`Store::timeline`]. Dates select every event whose interval
+/// overlaps `[from.start, to.end)`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TimelineFilter {
+    pub from: Option<When>,
+    pub to: Option<When>,
+    /// Only events that change one of these entities (any, if empty).
+    pub entities: Vec<String>,
+    /// Only events with one of these tags (any, if empty).
+    pub tags: Vec<String>,
+}
+
+/// An open chronik store. Reads may run concurrently; writes are serialised.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    by_time: sled::Tree,
+    by_id: sled::Tree,
+    by_entity: sled::Tree,
+    attrs: sled::Tree,
+    meta: sled::Tree,
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the store at `path` (a directory), creating it in
+    /// [`OpenMode::CreateIfMissing`]. Removes the leftovers of a batch that
+    /// a crash interrupted.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        check_location(path, mode)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| open_error(path, e))?;
+        let tree = |name: &str| db.open_tree(name).map_err(|e| storage(path, e));
+        let store = Store {
+            log: tree("log")?,
+            by_time: tree("by_time")?,
+            by_id: tree("by_id")?,
+            by_entity: tree("by_entity")?,
+            attrs: tree("attrs")?,
+            meta: tree("meta")?,
+            path: path.to_path_buf(),
+            db,
+            writer: Mutex::new(()),
+        };
+        store.check_format(mode)?;
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn storage(&self, e: sled::Error) -> Error {
+        storage(&self.path, e)
+    }
+
+    fn check_format(&self, mode: OpenMode) -> Result<()> {
+        match self.meta.get(META_FORMAT).map_err(|e| self.storage(e))? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| Error::Corrupt("the format version is unreadable".into()))?;
+                if found > FORMAT_VERSION {
+                    return Err(Error::NewerFormat {
+                        path: self.path.clone(),
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None if mode == OpenMode::CreateIfMissing && self.log.is_empty() => {
+                self.meta
+                    .insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(|e| self.storage(e))?;
+                self.flush()
+            }
+            None => Err(Error::NotAStore {
+                path: self.path.clone(),
+                reason: "it has no chronik format version".into(),
+            }),
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(|e| self.storage(e))
+    }
+
+    /// The newest record's position, hash and time.
+    pub fn head(&self) -> Result<Head> {
+        match self.meta.get(META_HEAD).map_err(|e| self.storage(e))? {
+            None => Ok(Head::empty()),
+            Some(bytes) => {
+                Head::decode(&bytes).ok_or_else(|| Error::Corrupt("the head is unreadable".into()))
+            }
+        }
+    }
+
+    /// Removes everything above the head: the leftovers of a batch that a
+    /// crash interrupted before it was published.
+    fn recover(&self) -> Result<()> {
+        let head = self.head()?.seq;
+        let pending = self
+            .meta
+            .get(META_PENDING)
+            .map_err(|e| self.storage(e))?
+            .is_some();
+        let above = self.log.range(keys::seq(head + 1)..).next().is_some();
+        if !pending && !above {
+            return Ok(());
+        }
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.remove_above(head)?;
+        self.meta
+            .remove(META_PENDING)
+            .map_err(|e| self.storage(e))?;
+        self.flush()
+    }
+
+    fn remove_above(&self, head: u64) -> Result<()> {
+        let sled_err = |e| self.storage(e);
+        for entry in self.log.range(keys::seq(head + 1)..) {
+            let (key, _) = entry.map_err(sled_err)?;
+            self.log.remove(key).map_err(sled_err)?;
+        }
+        for entry in self.by_time.iter() {
+            let (key, _) = entry.map_err(sled_err)?;
+            if keys::decode_time(&key).is_none_or(|(_, seq)| seq > head) {
+                self.by_time.remove(key).map_err(sled_err)?;
+            }
+        }
+        for entry in self.by_entity.iter() {
+            let (key, _) = entry.map_err(sled_err)?;
+            if keys::decode_entity(&key).is_none_or(|(_, _, seq)| seq > head) {
+                self.by_entity.remove(key).map_err(sled_err)?;
+            }
+        }
+        for entry in self.by_id.iter() {
+            let (key, value) = entry.map_err(sled_err)?;
+            if keys::decode_seq(&value).is_none_or(|seq| seq > head) {
+                self.by_id.remove(key).map_err(sled_err)?;
+            }
+        }
+        for entry in self.attrs.iter() {
+            let (key, value) = entry.map_err(sled_err)?;
+            if decode_attr(&value).is_none_or(|(_, seq)| seq > head) {
+                self.attrs.remove(key).map_err(sled_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The kind an attribute was first used with, if any stored event uses it.
+    pub fn attr_kind(&self, entity: &str, attr: &str) -> Result<Option<AttrKind>> {
+        let head = self.head()?.seq;
+        self.attr_kind_below(entity, attr, head)
+    }
+
+    fn attr_kind_below(&self, entity: &str, attr: &str, head: u64) -> Result<Option<AttrKind>> {
+        let value = self
+            .attrs
+            .get(keys::attr(entity, attr))
+            .map_err(|e| self.storage(e))?;
+        Ok(value
+            .and_then(|v| decode_attr(&v))
+            .filter(|(_, seq)| *seq <= head)
+            .map(|(kind, _)| kind))
+    }
+
+    /// Appends a batch, all or nothing, and flushes it to disk before
+    /// returning. Every event is validated first (against each other and
+    /// against the attribute kinds already stored); with `expect_head`, the
+    /// batch is refused unless the head is exactly that.
+    pub fn write(
+        &self,
+        batch: &[Located],
+        policy: IdPolicy,
+        expect_head: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Receipt> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head()?;
+        if let Some(expected) = expect_head
+            && expected != head.seq
+        {
+            return Err(Error::HeadMismatch {
+                expected,
+                actual: head.seq,
+            });
+        }
+        let events: Vec<Event> = batch.iter().map(|l| l.event.clone()).collect();
+        let mut kind_error = None;
+        validate_batch(&events, |entity, attr| {
+            self.attr_kind_below(entity, attr, head.seq)
+                .unwrap_or_else(|e| {
+                    kind_error.get_or_insert(e);
+                    None
+                })
+        })
+        .map_err(|problem| Error::Input {
+            origin: batch[problem.index].origin.to_string(),
+            message: problem.invalid.to_string(),
+        })?;
+        if let Some(e) = kind_error {
+            return Err(e);
+        }
+        let mut receipt = Receipt {
+            appended: Vec::new(),
+            skipped: Vec::new(),
+            head: head.seq,
+        };
+        let mut new = Vec::new();
+        for located in batch {
+            let event = &located.event;
+            let size = record::encoded_len(event);
+            if size > record::MAX_EVENT_BYTES {
+                return Err(Error::Input {
+                    origin: located.origin.to_string(),
+                    message: format!(
+                        "the event is {size} bytes encoded; at most {} are allowed",
+                        record::MAX_EVENT_BYTES
+                    ),
+                });
+            }
+            match self.find_below(&event.id, head.seq)? {
+                None => new.push(event),
+                Some(stored) => match policy {
+                    IdPolicy::RequireNew => {
+                        return Err(Error::DuplicateId {
+                            id: event.id.clone(),
+                            seq: stored.seq,
+                        });
+                    }
+                    IdPolicy::SkipUnchanged if stored.event == *event => {
+                        receipt.skipped.push(event.id.clone());
+                    }
+                    IdPolicy::SkipUnchanged => {
+                        return Err(Error::ChangedEvent {
+                            id: event.id.clone(),
+                            seq: stored.seq,
+                        });
+                    }
+                },
+            }
+        }
+        if new.is_empty() {
+            return Ok(receipt);
+        }
+        let result = self.write_records(head, &new, now);
+        if result.is_err() {
+            // Best effort: take back what was written above the head. If this
+            // fails too, the next open does it (the pending marker is set).
+            let _ = self.remove_above(head.seq);
+        }
+        let new_head = result?;
+        receipt.appended = new
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (head.seq + 1 + i as u64, e.id.clone()))
+            .collect();
+        receipt.head = new_head.seq;
+        Ok(receipt)
+    }
+
+    fn write_records(&self, head: Head, events: &[&Event], now: DateTime<Utc>) -> Result<Head> {
+        let sled_err = |e| self.storage(e);
+        let last = head.seq + events.len() as u64;
+        self.meta
+            .insert(META_PENDING, &last.to_be_bytes())
+            .map_err(sled_err)?;
+        let recorded_at = now.max(head.recorded_at);
+        let (mut log, mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
+        let mut new_attrs = BTreeSet::new();
+        let mut prev = head.hash;
+        let mut seq = head.seq;
+        for event in events {
+            seq += 1;
+            let (bytes, hash) = record::encode(seq, recorded_at, prev, event);
+            prev = hash;
+            let start = event.at.start();
+            sled::Batch::insert(&mut log, &keys::seq(seq), bytes);
+            sled::Batch::insert(&mut by_time, &keys::time(start, seq), &[]);
+            sled::Batch::insert(&mut by_id, event.id.as_bytes(), &keys::seq(seq));
+            for entity in event.entities() {
+                sled::Batch::insert(&mut by_entity, keys::entity(entity, start, seq), &[]);
+            }
+            for change in &event.changes {
+                let key = keys::attr(&change.entity, &change.attr);
+                if new_attrs.insert(key.clone())
+                    && self.attrs.get(&key).map_err(sled_err)?.is_none()
+                {
+                    sled::Batch::insert(
+                        &mut attrs,
+                        key,
+                        encode_attr(change.op.attr_kind(), seq).to_vec(),
+                    );
+                }
+            }
+        }
+        self.log.apply_batch(log).map_err(sled_err)?;
+        self.by_time.apply_batch(by_time).map_err(sled_err)?;
+        self.by_id.apply_batch(by_id).map_err(sled_err)?;
+        self.by_entity.apply_batch(by_entity).map_err(sled_err)?;
+        self.attrs.apply_batch(attrs).map_err(sled_err)?;
+        let new_head = Head {
+            seq,
+            hash: prev,
+            recorded_at,
+        };
+        let mut publish = sled::Batch::default();
+        publish.insert(META_HEAD, new_head.encode().to_vec());
+        publish.remove(META_PENDING);
+        self.meta.apply_batch(publish).map_err(sled_err)?;
+        self.flush()?;
+        Ok(new_head)
+    }
+
+    /// The record at `seq`, if it is at or below the head.
+    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
+        if seq == 0 || seq > self.head()?.seq {
+            return Ok(None);
+        }
+        self.read(seq).map(Some)
+    }
+
+    /// Reads the record at `seq`, which must exist.
+    fn read(&self, seq: u64) -> Result<Record> {
+        let bytes = self
+            .log
+            .get(keys::seq(seq))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| Error::Corrupt(format!("record {seq} is missing from the log")))?;
+        let record =
+            record::decode(&bytes).map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
+        if record.seq != seq {
+            return Err(Error::Corrupt(format!(
+                "record {seq} says it is record {}",
+                record.seq
+            )));
+        }
+        Ok(record)
+    }
+
+    /// The record of the event with this id.
+    pub fn find(&self, id: &str) -> Result<Option<Record>> {
+        self.find_below(id, self.head()?.seq)
+    }
+
+    fn find_below(&self, id: &str, head: u64) -> Result<Option<Record>> {
+        let Some(value) = self.by_id.get(id.as_bytes()).map_err(|e| self.storage(e))? else {
+            return Ok(None);
+        };
+        let seq = keys::decode_seq(&value).ok_or_else(|| {
+            Error::Corrupt(format!("the id index entry of \"{id}\" is unreadable"))
+        })?;
+        if seq > head {
+            return Ok(None);
+        }
+        let record = self.read(seq)?;
+        if record.event.id != id {
+            return Err(Error::Corrupt(format!(
+                "the id index sends \"{id}\" to record {seq}, which holds \"{}\"",
+                record.event.id
+            )));
+        }
+        Ok(Some(record))
+    }
+
+    /// Every record in append order (seq 1 to the head).
+    pub fn log(&self) -> Result<impl Iterator<Item = Result<Record>> + '_> {
+        let head = self.head()?.seq;
+        Ok((1..=head).map(move |seq| self.read(seq)))
+    }
+
+    /// Records in replay order (interval start, then seq) whose interval
+    /// starts before `before` (seconds since the epoch), or all of them.
+    pub fn replay_order(
+        &self,
+        before: Option<i64>,
+    ) -> Result<impl Iterator<Item = Result<Record>> + '_> {
+        let head = self.head()?.seq;
+        let range = match before {
+            Some(t) => self.by_time.range(..keys::time(t, 0)),
+            None => self.by_time.iter(),
+        };
+        Ok(range.filter_map(move |entry| {
+            let (key, _) = match entry {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(self.storage(e))),
+            };
+            let Some((start, seq)) = keys::decode_time(&key) else {
+                return Some(Err(Error::Corrupt(
+                    "a replay-order index key is unreadable".into(),
+                )));
+            };
+            (seq <= head).then(|| self.read_indexed(seq, start))
+        }))
+    }
+
+    /// Reads a record an index points to and checks that they agree.
+    fn read_indexed(&self, seq: u64, start: i64) -> Result<Record> {
+        let record = self.read(seq)?;
+        if record.event.at.start() != start {
+            return Err(Error::Corrupt(format!(
+                "an index entry places record {seq} at {start}, but its event is dated {}",
+                record.event.at
+            )));
+        }
+        Ok(record)
+    }
+
+    /// The records that change any of `entities`, in replay order, whose
+    /// interval starts before `before` (or all), read through the entity index.
+    pub fn entity_records(&self, entities: &[String], before: Option<i64>) -> Result<Vec<Record>> {
+        let head = self.head()?.seq;
+        let mut positions = BTreeSet::new();
+        for entity in entities {
+            let prefix = keys::entity_prefix(entity);
+            let end = match before {
+                Some(t) => keys::entity(entity, t, 0),
+                None => {
+                    let mut end = prefix.clone();
+                    *end.last_mut().expect("prefix ends in 0") = 1;
+                    end
+                }
+            };
+            for entry in self.by_entity.range(prefix..end) {
+                let (key, _) = entry.map_err(|e| self.storage(e))?;
+                let (_, start, seq) = keys::decode_entity(&key)
+                    .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
+                if seq <= head {
+                    positions.insert((start, seq));
+                }
+            }
+        }
+        positions
+            .into_iter()
+            .map(|(start, seq)| self.read_indexed(seq, start))
+            .collect()
+    }
+
+    /// The state at `query`: every fact, or only those about `entities`
+    /// (read through the entity index) when it is not empty.
+    pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
+        let before = Some(query.end());
+        let mut replay = Replay::new(query);
+        if entities.is_empty() {
+            for record in self.replay_order(before)? {
+                if replay.feed(&record?.event) == Fed::Past {
+                    break;
+                }
+            }
+            Ok(replay.finish())
+        } else {
+            for record in self.entity_records(entities, before)? {
+                if replay.feed(&record.event) == Fed::Past {
+                    break;
+                }
+            }
+            let mut state = replay.finish();
+            state.retain_entities(entities);
+            Ok(state)
+        }
+    }
+
+    /// The events that pass `filter`, in replay order.
+    pub fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<Record>> {
+        let before = filter.to.map(When::end);
+        let candidates: Vec<Record> = if filter.entities.is_empty() {
+            self.replay_order(before)?.collect::<Result<_>>()?
+        } else {
+            self.entity_records(&filter.entities, before)?
+        };
+        let from = filter.from.map(When::start);
+        Ok(candidates
+            .into_iter()
+            .filter(|r| from.is_none_or(|from| r.event.at.end() > from))
+            .filter(|r| {
+                filter.tags.is_empty() || r.event.tags.iter().any(|t| filter.tags.contains(t))
+            })
+            .collect())
+    }
+
+    /// Every entity any stored event changes, sorted.
+    pub fn entities(&self) -> Result<Vec<String>> {
+        let head = self.head()?.seq;
+        let mut entities = Vec::new();
+        let mut next: Vec<u8> = Vec::new();
+        loop {
+            let Some(entry) = self.by_entity.range(next.clone()..).next() else {
+                break;
+            };
+            let (key, _) = entry.map_err(|e| self.storage(e))?;
+            let (entity, _, _) = keys::decode_entity(&key)
+                .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
+            let entity = entity.to_string();
+            // Skip to the first key past this entity.
+            next = keys::entity_prefix(&entity);
+            *next.last_mut().expect("prefix ends in 0") = 1;
+            let live = self.entity_records_exist(&entity, head)?;
+            if live {
+                entities.push(entity);
+            }
+        }
+        Ok(entities)
+    }
+
+    fn entity_records_exist(&self, entity: &str, head: u64) -> Result<bool> {
+        for entry in self.by_entity.scan_prefix(keys::entity_prefix(entity)) {
+            let (key, _) = entry.map_err(|e| self.storage(e))?;
+            if keys::decode_entity(&key).is_some_and(|(_, _, seq)| seq <= head) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Figures about the store.
+    pub fn stats(&self) -> Result<Stats> {
+        let head = self.head()?;
+        let mut order = self.replay_order(None)?;
+        let first_at = order.next().transpose()?.map(|r| r.event.at);
+        let last_at = match self.by_time.iter().rev().find_map(|entry| {
+            let (key, _) = entry.ok()?;
+            let (start, seq) = keys::decode_time(&key)?;
+            (seq <= head.seq).then_some((start, seq))
+        }) {
+            Some((start, seq)) => Some(self.read_indexed(seq, start)?.event.at),
+            None => None,
+        };
+        Ok(Stats {
+            events: head.seq,
+            head,
+            first_at,
+            last_at,
+            first_recorded_at: self.get(1)?.map(|r| r.recorded_at),
+            entities: self.entities()?.len() as u64,
+            size_on_disk: self.db.size_on_disk().map_err(|e| self.storage(e))?,
+        })
+    }
+}
+
+fn encode_attr(kind: AttrKind, seq: u64) -> [u8; 9] {
+    let mut bytes = [0; 9];
+    bytes[0] = match kind {
+        AttrKind::Single => 0,
+        AttrKind::Set => 1,
+    };
+    bytes[1..].copy_from_slice(&seq.to_be_bytes());
+    bytes
+}
+
+fn decode_attr(bytes: &[u8]) -> Option<(AttrKind, u64)> {
+    let kind = match bytes.first()? {
+        0 => AttrKind::Single,
+        1 => AttrKind::Set,
+        _ => return None,
+    };
+    Some((kind, keys::decode_seq(bytes.get(1..)?)?))
+}
+
+fn storage(path: &Path, e: sled::Error) -> Error {
+    Error::Storage {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn open_error(path: &Path, e: sled::Error) -> Error {
+    let message = e.to_string();
+    if message.contains("could not acquire lock") {
+        return Error::Locked {
+            path: path.to_path_buf(),
+        };
+    }
+    match e {
+        sled::Error::Io(io) => Error::Io {
+            action: "open the store at",
+            path: path.to_path_buf(),
+            source: io,
+        },
+        sled::Error::Corruption { .. } => {
+            Error::Corrupt(format!("sled reports corruption in {}", path.display()))
+        }
+        other => storage(path, other),
+    }
+}
+
+/// Refuses, before sled touches anything, a path that is not (and cannot
+/// become) a store.
+fn check_location(path: &Path, mode: OpenMode) -> Result<()> {
+    let not_a_store = |reason: &str| Error::NotAStore {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_dir() => Err(not_a_store("it is a file, not a directory")),
+        Ok(_) => {
+            let entries = std::fs::read_dir(path).map_err(|source| Error::Io {
+                action: "read the store directory",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut empty = true;
+            for entry in entries.flatten() {
+                empty = false;
+                if entry.file_name() == "conf" {
+                    return Ok(());
+                }
+            }
+            if empty && mode == OpenMode::CreateIfMissing {
+                Ok(())
+            } else if empty {
+                Err(Error::NoStore {
+                    path: path.to_path_buf(),
+                })
+            } else {
+                Err(not_a_store("the directory holds other files"))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
+            OpenMode::Existing => Err(Error::NoStore {
+                path: path.to_path_buf(),
+            }),
+            OpenMode::CreateIfMissing => {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                match parent {
+                    Some(parent) if !parent.is_dir() => Err(Error::Io {
+                        action: "create the store at",
+                        path: path.to_path_buf(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            format!("the directory {} does not exist", parent.display()),
+                        ),
+                    }),
+                    _ => Ok(()),
+                }
+            }
+        },
+        Err(source) => Err(Error::Io {
+            action: "open the store at",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}

@@ -1,0 +1,457 @@
+//! The stored form of a log record, version 1.
+//!
+//! A `log` value is `[version: u8][body][hash: 32 bytes]`, where `body` is
+//! the bincode (standard config) encoding of [`BodyV1`] and `hash` is the
+//! BLAKE3 hash of `body`. The body carries the previous record's hash, so
+//! the records form a chain. Stored structs are their own types, never the
+//! domain types: changing the domain must not silently change the format.
+//! They avoid everything bincode cannot decode (no `deserialize_any`, no
+//! untagged enums, no skipped fields). Decoding always uses a size limit.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Change, Event, Op, Source, Value};
+use crate::when::{Precision, When};
+
+/// The version byte in front of every record written by this code.
+pub const RECORD_VERSION: u8 = 1;
+
+/// The largest body accepted when decoding; larger length prefixes are corrupt.
+const DECODE_LIMIT: usize = 64 << 20;
+
+/// The largest encoded event accepted for writing.
+pub const MAX_EVENT_BYTES: usize = 16 << 20;
+
+/// A record hash (BLAKE3).
+pub type Hash = [u8; 32];
+
+/// One entry of the log: an event as appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Position in the log, from 1, gap-free: the transaction time.
+    pub seq: u64,
+    /// When the record was appended (UTC, microseconds; never goes backwards).
+    pub recorded_at: DateTime<Utc>,
+    /// The hash of the record before (all zero for seq 1).
+    pub prev_hash: Hash,
+    /// The hash of this record's body.
+    pub hash: Hash,
+    pub event: Event,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BodyV1 {
+    seq: u64,
+    recorded_at_micros: i64,
+    prev_hash: Hash,
+    event: EventV1,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WhenV1 {
+    start: i64,
+    precision: u8,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventV1 {
+    id: String,
+    at: WhenV1,
+    title: String,
+    summary: Option<String>,
+    tags: Vec<String>,
+    sources: Vec<SourceV1>,
+    corrects: Vec<String>,
+    changes: Vec<ChangeV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SourceV1 {
+    title: Option<String>,
+    publisher: Option<String>,
+    url: Option<String>,
+    published: Option<WhenV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ChangeV1 {
+    entity: String,
+    attr: String,
+    op: OpV1,
+}
+
+#[derive(Serialize, Deserialize)]
+enum OpV1 {
+    Set {
+        value: ValueV1,
+        until: Option<WhenV1>,
+    },
+    Unset,
+    Add {
+        value: ValueV1,
+        until: Option<WhenV1>,
+    },
+    Remove {
+        value: ValueV1,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+enum ValueV1 {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Ref(String),
+    Date(WhenV1),
+    Amount { amount: f64, unit: String },
+}
+
+/// Encodes a record for `event` at `seq`, chained to `prev_hash`; returns
+/// the stored bytes and the record's hash.
+pub fn encode(
+    seq: u64,
+    recorded_at: DateTime<Utc>,
+    prev_hash: Hash,
+    event: &Event,
+) -> (Vec<u8>, Hash) {
+    let body = BodyV1 {
+        seq,
+        recorded_at_micros: recorded_at.timestamp_micros(),
+        prev_hash,
+        event: EventV1::from(event),
+    };
+    let mut bytes = vec![RECORD_VERSION];
+    bincode::serde::encode_into_std_write(&body, &mut bytes, bincode::config::standard())
+        .expect("writing to a Vec cannot fail");
+    let hash = *blake3::hash(&bytes[1..]).as_bytes();
+    bytes.extend_from_slice(&hash);
+    (bytes, hash)
+}
+
+/// Decodes stored bytes. The hash is read, not checked: [`hash_matches`] does that.
+pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+    let Some((&version, rest)) = bytes.split_first() else {
+        return Err("empty record".into());
+    };
+    if version != RECORD_VERSION {
+        return Err(format!("unknown record version {version}"));
+    }
+    if rest.len() < 32 {
+        return Err("record shorter than its hash".into());
+    }
+    let (body, hash) = rest.split_at(rest.len() - 32);
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (body, used): (BodyV1, usize) = bincode::serde::decode_from_slice(body, config)
+        .map_err(|e| format!("record does not decode: {e}"))?;
+    if used != rest.len() - 32 {
+        return Err("record has trailing bytes".into());
+    }
+    let recorded_at = DateTime::from_timestamp_micros(body.recorded_at_micros)
+        .ok_or("recorded_at out of range")?;
+    Ok(Record {
+        seq: body.seq,
+        recorded_at,
+        prev_hash: body.prev_hash,
+        hash: hash.try_into().expect("32 bytes"),
+        event: body.event.try_into()?,
+    })
+}
+
+/// Whether the stored hash is the hash of the stored body.
+pub fn hash_matches(bytes: &[u8]) -> bool {
+    bytes.len() > 33
+        && blake3::hash(&bytes[1..bytes.len() - 32]).as_bytes() == &bytes[bytes.len() - 32..]
+}
+
+/// The encoded size of an event's body, for the write-size limit.
+pub fn encoded_len(event: &Event) -> usize {
+    let mut counter = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(
+        EventV1::from(event),
+        &mut counter,
+        bincode::config::standard(),
+    )
+    .expect("counting cannot fail");
+    counter.bytes_written
+}
+
+impl From<When> for WhenV1 {
+    fn from(w: When) -> WhenV1 {
+        WhenV1 {
+            start: w.start(),
+            precision: w.precision().code(),
+        }
+    }
+}
+
+impl TryFrom<WhenV1> for When {
+    type Error = String;
+    fn try_from(w: WhenV1) -> Result<When, String> {
+        Precision::from_code(w.precision)
+            .and_then(|p| When::from_parts(w.start, p))
+            .ok_or_else(|| {
+                format!(
+                    "invalid stored date ({}, precision {})",
+                    w.start, w.precision
+                )
+            })
+    }
+}
+
+impl From<&Event> for EventV1 {
+    fn from(e: &Event) -> EventV1 {
+        EventV1 {
+            id: e.id.clone(),
+            at: e.at.into(),
+            title: e.title.clone(),
+            summary: e.summary.clone(),
+            tags: e.tags.clone(),
+            sources: e
+                .sources
+                .iter()
+                .map(|s| SourceV1 {
+                    title: s.title.clone(),
+                    publisher: s.publisher.clone(),
+                    url: s.url.clone(),
+                    published: s.published.map(Into::into),
+                })
+                .collect(),
+            corrects: e.corrects.clone(),
+            changes: e
+                .changes
+                .iter()
+                .map(|c| ChangeV1 {
+                    entity: c.entity.clone(),
+                    attr: c.attr.clone(),
+                    op: match &c.op {
+                        Op::Set { value, until } => OpV1::Set {
+                            value: value.into(),
+                            until: until.map(Into::into),
+                        },
+                        Op::Unset => OpV1::Unset,
+                        Op::Add { value, until } => OpV1::Add {
+                            value: value.into(),
+                            until: until.map(Into::into),
+                        },
+                        Op::Remove { value } => OpV1::Remove {
+                            value: value.into(),
+                        },
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<EventV1> for Event {
+    type Error = String;
+    fn try_from(e: EventV1) -> Result<Event, String> {
+        let sources = e
+            .sources
+            .into_iter()
+            .map(|s| {
+                Ok(Source {
+                    title: s.title,
+                    publisher: s.publisher,
+                    url: s.url,
+                    published: s.published.map(When::try_from).transpose()?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        let changes = e
+            .changes
+            .into_iter()
+            .map(|c| {
+                let op = match c.op {
+                    OpV1::Set { value, until } => Op::Set {
+                        value: value.try_into()?,
+                        until: until.map(When::try_from).transpose()?,
+                    },
+                    OpV1::Unset => Op::Unset,
+                    OpV1::Add { value, until } => Op::Add {
+                        value: value.try_into()?,
+                        until: until.map(When::try_from).transpose()?,
+                    },
+                    OpV1::Remove { value } => Op::Remove {
+                        value: value.try_into()?,
+                    },
+                };
+                Ok(Change {
+                    entity: c.entity,
+                    attr: c.attr,
+                    op,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Event {
+            id: e.id,
+            at: e.at.try_into()?,
+            title: e.title,
+            summary: e.summary,
+            tags: e.tags,
+            sources,
+            corrects: e.corrects,
+            changes,
+        })
+    }
+}
+
+impl From<&Value> for ValueV1 {
+    fn from(v: &Value) -> ValueV1 {
+        match v {
+            Value::Text(s) => ValueV1::Text(s.clone()),
+            Value::Int(i) => ValueV1::Int(*i),
+            Value::Float(f) => ValueV1::Float(*f),
+            Value::Bool(b) => ValueV1::Bool(*b),
+            Value::Ref(r) => ValueV1::Ref(r.clone()),
+            Value::Date(w) => ValueV1::Date((*w).into()),
+            Value::Amount { amount, unit } => ValueV1::Amount {
+                amount: *amount,
+                unit: unit.clone(),
+            },
+        }
+    }
+}
+
+impl TryFrom<ValueV1> for Value {
+    type Error = String;
+    fn try_from(v: ValueV1) -> Result<Value, String> {
+        Ok(match v {
+            ValueV1::Text(s) => Value::Text(s),
+            ValueV1::Int(i) => Value::Int(i),
+            ValueV1::Float(f) => Value::Float(f),
+            ValueV1::Bool(b) => Value::Bool(b),
+            ValueV1::Ref(r) => Value::Ref(r),
+            ValueV1::Date(w) => Value::Date(w.try_into()?),
+            ValueV1::Amount { amount, unit } => Value::Amount { amount, unit },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_target;
+
+    fn sample() -> Event {
+        let change = |target: &str, op| {
+            let (entity, attr) = parse_target(target).unwrap();
+            Change { entity, attr, op }
+        };
+        let w = |s| When::parse(s).unwrap();
+        Event {
+            id: "stargate-announced-2025".into(),
+            at: w("2025-01-21"),
+            title: "Stargate".into(),
+            summary: Some("500 billion".into()),
+            tags: vec!["stargate".into()],
+            sources: vec![Source {
+                title: Some("t".into()),
+                publisher: Some("heise online".into()),
+                url: None,
+                published: Some(w("2025-01")),
+            }],
+            corrects: vec![],
+            changes: vec![
+                change(
+                    "stargate.kind",
+                    Op::Set {
+                        value: Value::Text("joint venture".into()),
+                        until: Some(w("2030")),
+                    },
+                ),
+                change(
+                    "stargate.partners",
+                    Op::Add {
+                        value: Value::Ref("openai".into()),
+                        until: None,
+                    },
+                ),
+                change("stargate.x", Op::Unset),
+                change(
+                    "stargate.y",
+                    Op::Remove {
+                        value: Value::Float(1.5),
+                    },
+                ),
+                change(
+                    "stargate.z",
+                    Op::Set {
+                        value: Value::Amount {
+                            amount: 5e11,
+                            unit: "USD".into(),
+                        },
+                        until: None,
+                    },
+                ),
+                change(
+                    "stargate.d",
+                    Op::Set {
+                        value: Value::Date(w("2025-01-21T10:00:00Z")),
+                        until: None,
+                    },
+                ),
+                change(
+                    "stargate.b",
+                    Op::Set {
+                        value: Value::Bool(true),
+                        until: None,
+                    },
+                ),
+                change(
+                    "stargate.i",
+                    Op::Set {
+                        value: Value::Int(-4),
+                        until: None,
+                    },
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_hash_their_body() {
+        let at = DateTime::from_timestamp_micros(1_737_000_000_123_456).unwrap();
+        let (bytes, hash) = encode(7, at, [9; 32], &sample());
+        assert!(hash_matches(&bytes));
+        let record = decode(&bytes).unwrap();
+        assert_eq!(record.seq, 7);
+        assert_eq!(record.recorded_at, at);
+        assert_eq!(record.prev_hash, [9; 32]);
+        assert_eq!(record.hash, hash);
+        assert_eq!(record.event, sample());
+        assert!(encoded_len(&sample()) < bytes.len());
+    }
+
+    #[test]
+    fn the_hash_covers_seq_time_chain_and_event() {
+        let at = DateTime::from_timestamp_micros(0).unwrap();
+        let (_, h) = encode(1, at, [0; 32], &sample());
+        assert_ne!(encode(2, at, [0; 32], &sample()).1, h);
+        assert_ne!(encode(1, at, [1; 32], &sample()).1, h);
+        let mut other = sample();
+        other.title.push('!');
+        assert_ne!(encode(1, at, [0; 32], &other).1, h);
+    }
+
+    #[test]
+    fn damaged_bytes_are_errors_not_panics() {
+        let at = DateTime::from_timestamp_micros(0).unwrap();
+        let (bytes, _) = encode(1, at, [0; 32], &sample());
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[2, 0, 0]).unwrap_err().contains("version 2"));
+        for cut in 1..bytes.len() {
+            let _ = decode(&bytes[..cut]);
+        }
+        let mut flipped = bytes.clone();
+        flipped[20] ^= 0xff;
+        assert!(!hash_matches(&flipped));
+        // A huge length prefix must hit the limit, not the allocator.
+        let mut huge = vec![RECORD_VERSION, 1, 0, 0];
+        huge.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+        huge.extend_from_slice(&[0; 40]);
+        assert!(decode(&huge).is_err());
+    }
+}
