@@ -83,6 +83,14 @@ impl AttrKind {
             AttrKind::Set => "add/remove",
         }
     }
+
+    /// The kind in words, with its operations, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AttrKind::Single => "single-valued (set/unset)",
+            AttrKind::Set => "set-valued (add/remove)",
+        }
+    }
 }
 
 impl Op {
@@ -582,9 +590,9 @@ pub fn validate_batch(
                     invalid: Invalid::new(
                         format!("changes[{i}].{}", change.op.keyword()),
                         format!(
-                            "\"{}\" is a {} attribute in {whom}; it cannot take {}",
+                            "\"{}\" is {} in {whom}; it cannot take {}",
                             change.target(),
-                            earlier.ops(),
+                            earlier.describe(),
                             change.op.keyword()
                         ),
                     ),
@@ -603,7 +611,7 @@ pub fn validate_batch(
 pub struct Origin {
     /// The file as the user named it, or `<stdin>`.
     pub file: String,
-    /// 1-based position of the event in its file.
+    /// 1-based position of the event in its file (0 where there is no file).
     pub number: usize,
     /// 1-based line where the event starts, where the format tells.
     pub line: Option<usize>,
@@ -613,7 +621,10 @@ pub struct Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: event #{}", self.file, self.number)?;
+        write!(f, "{}: event", self.file)?;
+        if self.number > 0 {
+            write!(f, " #{}", self.number)?;
+        }
         if let Some(id) = &self.id {
             write!(f, " \"{id}\"")?;
         }

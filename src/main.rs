@@ -1,1 +1,51 @@
-fn main() {}
+//! The `chronik` binary: parse the arguments, run one command, map errors
+//! to exit codes (0 success, 1 runtime failure, 2 invalid input, 3 conflict).
+//! Everything else lives in the library and in `cli/`.
+
+mod cli;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use chronik::{Error, ErrorKind};
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        eprintln!("chronik: internal error: {message}; this is a bug in chronik, please report it");
+    }));
+
+    let (args, matches) = cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = cli::run(args, &matches, &mut out).and_then(|()| out.flush().map_err(Into::into));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = match e.downcast_ref::<Error>().map(Error::kind) {
+                Some(ErrorKind::Invalid) => 2,
+                Some(ErrorKind::Conflict) => 3,
+                _ => 1,
+            };
+            eprintln!("chronik: {e}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A reader that went away (`chronik log | head`) is not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let kind = match cause.downcast_ref::<serde_json::Error>() {
+            Some(json) => json.io_error_kind(),
+            None => cause.downcast_ref::<io::Error>().map(io::Error::kind),
+        };
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}

@@ -407,7 +407,16 @@ impl Store {
         Ok(receipt)
     }
 
+    /// Writes the batch and publishes it: the whole commit protocol.
     fn write_records(&self, head: Head, events: &[&Event], now: DateTime<Utc>) -> Result<Head> {
+        let new_head = self.stage(head, events, now)?;
+        self.publish(new_head)?;
+        Ok(new_head)
+    }
+
+    /// Steps 1 and 2 of a batch: the pending marker, then every record and
+    /// index entry above the head. Nothing is visible until [`Store::publish`].
+    fn stage(&self, head: Head, events: &[&Event], now: DateTime<Utc>) -> Result<Head> {
         let sled_err = |e| self.storage(e);
         let last = head.seq + events.len() as u64;
         self.meta
@@ -447,17 +456,23 @@ impl Store {
         self.by_id.apply_batch(by_id).map_err(sled_err)?;
         self.by_entity.apply_batch(by_entity).map_err(sled_err)?;
         self.attrs.apply_batch(attrs).map_err(sled_err)?;
-        let new_head = Head {
+        Ok(Head {
             seq,
             hash: prev,
             recorded_at,
-        };
+        })
+    }
+
+    /// Step 3: the new head and the cleared marker in one atomic write to
+    /// `meta`, then a flush. Only after the flush is the batch acknowledged.
+    fn publish(&self, head: Head) -> Result<()> {
         let mut publish = sled::Batch::default();
-        publish.insert(META_HEAD, new_head.encode().to_vec());
+        publish.insert(META_HEAD, head.encode().to_vec());
         publish.remove(META_PENDING);
-        self.meta.apply_batch(publish).map_err(sled_err)?;
-        self.flush()?;
-        Ok(new_head)
+        self.meta
+            .apply_batch(publish)
+            .map_err(|e| self.storage(e))?;
+        self.flush()
     }
 
     /// The record at `seq`, if it is at or below the head.
@@ -789,3 +804,6 @@ fn check_location(path: &Path, mode: OpenMode) -> Result<()> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,400 @@
+//! The read-only commands: `state`, `timeline`, `show`, `log`, `stats`.
+//! Each has a text rendering for people and a JSON one for programs.
+
+use std::io::Write;
+use std::path::Path;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Args;
+use serde_json::{Map, Value as Json, json};
+
+use chronik::formats::json as shapes;
+use chronik::store::{Record, TimelineFilter};
+use chronik::{AsOf, Error, Event, Op, OpenMode, State, Store, When};
+
+use super::table::Table;
+use super::{Format, parse_when, today};
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The date to show the state at (its end); default: today (UTC).
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub at: Option<When>,
+
+    /// Only facts about this entity (repeatable).
+    #[arg(long = "entity", value_name = "ENTITY")]
+    pub entities: Vec<String>,
+
+    /// Leave out events whose date is coarser than --at instead of marking their facts uncertain.
+    #[arg(long)]
+    pub strict: bool,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Only events whose date reaches into or past this date.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub from: Option<When>,
+
+    /// Only events whose date starts within or before this date.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub to: Option<When>,
+
+    /// Only events that change this entity (repeatable).
+    #[arg(long = "entity", value_name = "ENTITY")]
+    pub entities: Vec<String>,
+
+    /// Only events with this tag (repeatable).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The event's id.
+    pub id: String,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+fn open(path: &Path) -> Result<Store, Error> {
+    Store::open(path, OpenMode::Existing)
+}
+
+fn print_json(out: &mut dyn Write, value: &Json) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+pub fn state(store_path: &Path, args: StateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let at = args.at.unwrap_or_else(today);
+    let query = AsOf {
+        at,
+        strict: args.strict,
+    };
+    let store = open(store_path)?;
+    let state = store.state(query, &args.entities)?;
+    match args.format {
+        Format::Json => print_json(out, &state_json(&state, query)),
+        Format::Text => state_text(&state, query, out),
+    }
+}
+
+fn state_json(state: &State, query: AsOf) -> Json {
+    let facts: Vec<Json> = state
+        .facts()
+        .map(|f| {
+            json!({
+                "entity": f.entity,
+                "attr": f.attr,
+                "value": shapes::value(f.value),
+                "since": f.provenance.since.to_string(),
+                "event": f.provenance.event,
+                "uncertain": f.provenance.uncertain,
+            })
+        })
+        .collect();
+    json!({
+        "at": query.at.to_string(),
+        "known_at": null,
+        "strict": query.strict,
+        "facts": facts,
+    })
+}
+
+fn state_text(state: &State, query: AsOf, out: &mut dyn Write) -> anyhow::Result<()> {
+    let strict = if query.strict { ", strict" } else { "" };
+    if state.is_empty() {
+        writeln!(out, "State at {}{strict}: no facts.", query.at)?;
+        return Ok(());
+    }
+    let facts = state.len();
+    writeln!(
+        out,
+        "State at {}{strict}: {facts} fact{}",
+        query.at,
+        if facts == 1 { "" } else { "s" }
+    )?;
+    writeln!(out)?;
+    let with_until = state.facts().any(|f| f.provenance.until.is_some());
+    let mut header = vec!["ENTITY", "ATTRIBUTE", "VALUE", "SINCE", "EVENT"];
+    if with_until {
+        header.push("UNTIL");
+    }
+    let mut table = Table::new(&header);
+    let mut uncertain = 0;
+    for fact in state.facts() {
+        let p = fact.provenance;
+        let mut since = p.since.to_string();
+        if p.uncertain {
+            since.push_str(" ?");
+            uncertain += 1;
+        }
+        let mut row = vec![
+            fact.entity.to_string(),
+            fact.attr.to_string(),
+            fact.value.to_string(),
+            since,
+            p.event.clone(),
+        ];
+        if with_until {
+            row.push(p.until.map(|u| u.to_string()).unwrap_or_default());
+        }
+        table.row(row);
+    }
+    table.write(out)?;
+    if uncertain > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "? uncertain ({uncertain}): the event's date is coarser than {}, so the fact may not hold yet then; --strict leaves such events out.",
+            query.at
+        )?;
+    }
+    Ok(())
+}
+
+/// A record as JSON: seq, the event's fields, then when it was recorded.
+fn record_json(record: &Record) -> Json {
+    let mut object = Map::new();
+    object.insert("seq".into(), json!(record.seq));
+    object.extend(shapes::event(&record.event));
+    object.insert("recorded_at".into(), json!(timestamp(record.recorded_at)));
+    Json::Object(object)
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from.start() >= to.end()
+    {
+        return Err(super::usage(format!("--from {from} is after --to {to}")));
+    }
+    let store = open(store_path)?;
+    let filter = TimelineFilter {
+        from: args.from,
+        to: args.to,
+        entities: args.entities,
+        tags: args.tags,
+    };
+    let records = store.timeline(&filter)?;
+    match args.format {
+        Format::Json => print_json(
+            out,
+            &json!({ "events": records.iter().map(record_json).collect::<Vec<_>>() }),
+        ),
+        Format::Text => {
+            if records.is_empty() {
+                writeln!(out, "No events.")?;
+                return Ok(());
+            }
+            let mut table = Table::new(&["AT", "ID", "TITLE"]);
+            for r in &records {
+                table.row(vec![
+                    r.event.at.to_string(),
+                    r.event.id.clone(),
+                    r.event.title.clone(),
+                ]);
+            }
+            table.write(out)?;
+            Ok(())
+        }
+    }
+}
+
+pub fn show(store_path: &Path, args: ShowArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open(store_path)?;
+    let record = store
+        .find(&args.id)?
+        .ok_or_else(|| Error::UnknownEvent(args.id.clone()))?;
+    match args.format {
+        Format::Json => print_json(out, &record_json(&record)),
+        Format::Text => show_text(&record, out),
+    }
+}
+
+fn show_text(record: &Record, out: &mut dyn Write) -> anyhow::Result<()> {
+    let e: &Event = &record.event;
+    writeln!(out, "{}", e.id)?;
+    let mut table = Table::default();
+    let mut field = |name: &str, value: String| table.row(vec![name.to_string(), value]);
+    field("at", format!("{} ({})", e.at, e.at.precision().name()));
+    field("title", e.title.clone());
+    if let Some(summary) = &e.summary {
+        field("summary", summary.clone());
+    }
+    if !e.tags.is_empty() {
+        field("tags", e.tags.join(", "));
+    }
+    for (i, s) in e.sources.iter().enumerate() {
+        let parts: Vec<String> = [
+            s.title.as_ref().map(|t| format!("\"{t}\"")),
+            s.publisher.clone(),
+            s.published.map(|p| p.to_string()),
+            s.url.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        field(
+            if i == 0 { "sources" } else { "" },
+            format!("[{}] {}", i + 1, parts.join(", ")),
+        );
+    }
+    field("seq", record.seq.to_string());
+    field("recorded", timestamp(record.recorded_at));
+    table.write(out)?;
+    if e.changes.is_empty() {
+        writeln!(out, "no changes")?;
+        return Ok(());
+    }
+    writeln!(out)?;
+    let mut changes = Table::new(&["CHANGE", "ATTRIBUTE", "VALUE", "UNTIL"]);
+    for c in &e.changes {
+        let value = c.op.value().map(|v| v.to_string()).unwrap_or_default();
+        let until = match &c.op {
+            Op::Set { until: Some(u), .. } | Op::Add { until: Some(u), .. } => u.to_string(),
+            _ => String::new(),
+        };
+        changes.row(vec![c.op.keyword().to_string(), c.target(), value, until]);
+    }
+    changes.write(out)?;
+    Ok(())
+}
+
+pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open(store_path)?;
+    match args.format {
+        Format::Json => {
+            let records: Vec<Json> = store
+                .log()?
+                .map(|r| {
+                    r.map(|r| {
+                        let mut json = record_json(&r);
+                        if let Json::Object(object) = &mut json {
+                            object.insert("prev_hash".into(), json!(hex(&r.prev_hash)));
+                            object.insert("hash".into(), json!(hex(&r.hash)));
+                        }
+                        json
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            print_json(out, &json!({ "records": records }))
+        }
+        Format::Text => {
+            let mut table = Table::new(&["SEQ", "RECORDED", "AT", "ID", "TITLE"]);
+            let mut any = false;
+            for r in store.log()? {
+                let r = r?;
+                any = true;
+                table.row(vec![
+                    r.seq.to_string(),
+                    r.recorded_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    r.event.at.to_string(),
+                    r.event.id.clone(),
+                    r.event.title.clone(),
+                ]);
+            }
+            if any {
+                table.write(out)?;
+            } else {
+                writeln!(out, "The log is empty.")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn stats(store_path: &Path, args: StatsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open(store_path)?;
+    let stats = store.stats()?;
+    let date = |w: Option<When>| w.map(|w| w.to_string());
+    match args.format {
+        Format::Json => print_json(
+            out,
+            &json!({
+                "events": stats.events,
+                "head": {
+                    "seq": stats.head.seq,
+                    "hash": hex(&stats.head.hash),
+                    "recorded_at": (stats.events > 0).then(|| timestamp(stats.head.recorded_at)),
+                },
+                "first_at": date(stats.first_at),
+                "last_at": date(stats.last_at),
+                "first_recorded_at": stats.first_recorded_at.map(timestamp),
+                "entities": stats.entities,
+                "size_on_disk": stats.size_on_disk,
+            }),
+        ),
+        Format::Text => {
+            let mut table = Table::default();
+            table.row(vec!["events".into(), stats.events.to_string()]);
+            table.row(vec![
+                "head".into(),
+                format!(
+                    "seq {}, hash {}",
+                    stats.head.seq,
+                    &hex(&stats.head.hash)[..16]
+                ),
+            ]);
+            if let (Some(first), Some(last)) = (stats.first_at, stats.last_at) {
+                table.row(vec!["dates".into(), format!("{first} to {last}")]);
+            }
+            if let Some(first) = stats.first_recorded_at {
+                let secs = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+                table.row(vec![
+                    "recorded".into(),
+                    format!("{} to {}", secs(first), secs(stats.head.recorded_at)),
+                ]);
+            }
+            table.row(vec!["entities".into(), stats.entities.to_string()]);
+            table.row(vec!["size on disk".into(), human_bytes(stats.size_on_disk)]);
+            table.write(out)?;
+            Ok(())
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut size = n as f64;
+    let mut unit = "bytes";
+    for u in UNITS {
+        if size < 1024.0 {
+            break;
+        }
+        size /= 1024.0;
+        unit = u;
+    }
+    format!("{size:.1} {unit} ({n} bytes)")
+}

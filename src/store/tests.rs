@@ -1,0 +1,490 @@
+//! Store tests that need the inside of the store: the commit protocol,
+//! crash leftovers, format versions.
+
+use super::*;
+use crate::event::{Change, Op, Origin, Value, parse_target};
+use crate::state::AsOf;
+
+fn w(s: &str) -> When {
+    When::parse(s).unwrap()
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn event(id: &str, at: &str, changes: &[(&str, Op)]) -> Located {
+    Located {
+        event: Event {
+            id: id.into(),
+            at: w(at),
+            title: format!("title of {id}"),
+            summary: None,
+            tags: vec![],
+            sources: vec![],
+            corrects: vec![],
+            changes: changes
+                .iter()
+                .map(|(target, op)| {
+                    let (entity, attr) = parse_target(target).unwrap();
+                    Change {
+                        entity,
+                        attr,
+                        op: op.clone(),
+                    }
+                })
+                .collect(),
+        },
+        origin: Origin {
+            file: "test".into(),
+            number: 1,
+            line: None,
+            id: Some(id.into()),
+        },
+    }
+}
+
+fn set(v: i64) -> Op {
+    Op::Set {
+        value: Value::Int(v),
+        until: None,
+    }
+}
+
+fn add(r: &str) -> Op {
+    Op::Add {
+        value: Value::Ref(r.into()),
+        until: None,
+    }
+}
+
+fn fresh() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), OpenMode::CreateIfMissing).unwrap();
+    (dir, store)
+}
+
+fn now() -> DateTime<Utc> {
+    t("2026-01-01T00:00:00Z")
+}
+
+fn ids(records: impl IntoIterator<Item = Result<Record>>) -> Vec<String> {
+    records.into_iter().map(|r| r.unwrap().event.id).collect()
+}
+
+/// (entity.attr, value, event, uncertain) of every fact.
+fn facts(state: &State) -> Vec<(String, String, String, bool)> {
+    state
+        .facts()
+        .map(|f| {
+            (
+                format!("{}.{}", f.entity, f.attr),
+                f.value.to_string(),
+                f.provenance.event.clone(),
+                f.provenance.uncertain,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn appends_get_gap_free_seqs_and_a_hash_chain() {
+    let (_dir, store) = fresh();
+    let r = store
+        .write(
+            &[
+                event("a", "2020", &[("x.v", set(1))]),
+                event("b", "2019", &[]),
+            ],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(r.appended, [(1, "a".to_string()), (2, "b".to_string())]);
+    let r = store
+        .write(
+            &[event("c", "2021", &[])],
+            IdPolicy::RequireNew,
+            Some(2),
+            now(),
+        )
+        .unwrap();
+    assert_eq!((r.appended[0].0, r.head), (3, 3));
+    let log: Vec<Record> = store.log().unwrap().map(Result::unwrap).collect();
+    assert_eq!(log.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(log[0].prev_hash, [0; 32]);
+    assert_eq!(log[1].prev_hash, log[0].hash);
+    assert_eq!(log[2].prev_hash, log[1].hash);
+    assert_eq!(store.head().unwrap().hash, log[2].hash);
+    assert_eq!(ids(store.replay_order(None).unwrap()), ["b", "a", "c"]);
+    assert_eq!(store.find("b").unwrap().unwrap().seq, 2);
+    assert!(store.find("zz").unwrap().is_none());
+}
+
+#[test]
+fn same_day_events_replay_in_append_order() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[event("late", "2025-01-21", &[("x.v", set(1))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    store
+        .write(
+            &[event("later", "2025-01-21", &[("x.v", set(2))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    let state = store.state(AsOf::new(w("2025-01-21")), &[]).unwrap();
+    assert_eq!(
+        facts(&state),
+        [("x.v".into(), "2".into(), "later".into(), false)]
+    );
+}
+
+#[test]
+fn import_skips_unchanged_events_and_refuses_changed_ones() {
+    let (_dir, store) = fresh();
+    let batch = [
+        event("a", "2020", &[("x.v", set(1))]),
+        event("b", "2021", &[]),
+    ];
+    store
+        .write(&batch, IdPolicy::SkipUnchanged, None, now())
+        .unwrap();
+    let again = store
+        .write(&batch, IdPolicy::SkipUnchanged, None, now())
+        .unwrap();
+    assert!(again.appended.is_empty());
+    assert_eq!(again.skipped, ["a", "b"]);
+    let changed = [event("a", "2020", &[("x.v", set(2))])];
+    let err = store
+        .write(&changed, IdPolicy::SkipUnchanged, None, now())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::ChangedEvent { id, seq: 1 } if id == "a"),
+        "{err}"
+    );
+    let err = store
+        .write(&batch[1..], IdPolicy::RequireNew, None, now())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::DuplicateId { id, seq: 2 } if id == "b"),
+        "{err}"
+    );
+    assert_eq!(store.head().unwrap().seq, 2);
+}
+
+#[test]
+fn expect_head_guards_concurrent_writers() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[event("a", "2020", &[])],
+            IdPolicy::RequireNew,
+            Some(0),
+            now(),
+        )
+        .unwrap();
+    let err = store
+        .write(
+            &[event("b", "2020", &[])],
+            IdPolicy::RequireNew,
+            Some(0),
+            now(),
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::HeadMismatch {
+            expected: 0,
+            actual: 1
+        }
+    ));
+    assert_eq!(err.kind(), crate::ErrorKind::Conflict);
+    assert_eq!(store.head().unwrap().seq, 1);
+}
+
+#[test]
+fn a_failed_batch_writes_nothing() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[event("a", "2020", &[("x.v", set(1))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    let before_head = store.head().unwrap();
+    let bad_batches = [
+        vec![event("b", "2020", &[]), event("b", "2021", &[])],
+        vec![
+            event("c", "2020", &[]),
+            event("d", "2021", &[("x.v", add("p"))]),
+        ],
+        vec![
+            event("e", "2020", &[]),
+            event("a", "2020", &[("x.v", set(1))]),
+        ],
+    ];
+    for batch in bad_batches {
+        assert!(
+            store
+                .write(&batch, IdPolicy::RequireNew, None, now())
+                .is_err()
+        );
+        assert_eq!(store.head().unwrap(), before_head);
+        assert_eq!(ids(store.log().unwrap()), ["a"]);
+        for id in ["b", "c", "d", "e"] {
+            assert!(store.find(id).unwrap().is_none());
+        }
+    }
+}
+
+#[test]
+fn attribute_kinds_are_checked_against_the_store() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[event("a", "2020", &[("x.s", add("p"))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    let err = store
+        .write(
+            &[event("b", "2021", &[("x.s", set(1))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("\"x.s\" is set-valued (add/remove) in the store"),
+        "{err}"
+    );
+    assert_eq!(store.attr_kind("x", "s").unwrap(), Some(AttrKind::Set));
+    assert_eq!(store.attr_kind("x", "t").unwrap(), None);
+}
+
+#[test]
+fn recorded_at_never_goes_backwards() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[event("a", "2020", &[])],
+            IdPolicy::RequireNew,
+            None,
+            t("2026-05-01T00:00:00Z"),
+        )
+        .unwrap();
+    store
+        .write(
+            &[event("b", "2020", &[])],
+            IdPolicy::RequireNew,
+            None,
+            t("2026-04-01T00:00:00Z"),
+        )
+        .unwrap();
+    let log: Vec<Record> = store.log().unwrap().map(Result::unwrap).collect();
+    assert_eq!(log[1].recorded_at, t("2026-05-01T00:00:00Z"));
+}
+
+#[test]
+fn backdated_appends_replay_as_if_appended_in_date_order() {
+    let batches = [
+        event(
+            "m2019",
+            "2019",
+            &[("openai.cloud", add("microsoft")), ("openai.excl", set(1))],
+        ),
+        event("o2024", "2024-06", &[("openai.cloud", add("oracle"))]),
+        event("x2025", "2025-01-21", &[("openai.excl", Op::Unset)]),
+    ];
+    let (_a, in_order) = fresh();
+    for e in &batches {
+        in_order
+            .write(std::slice::from_ref(e), IdPolicy::RequireNew, None, now())
+            .unwrap();
+    }
+    let (_b, backdated) = fresh();
+    for e in batches.iter().rev() {
+        backdated
+            .write(std::slice::from_ref(e), IdPolicy::RequireNew, None, now())
+            .unwrap();
+    }
+    for date in [
+        "2018",
+        "2019-06-01",
+        "2019",
+        "2024-06-15",
+        "2024-07",
+        "2025-01-20",
+        "2025-01-21",
+        "2030",
+    ] {
+        for query in [AsOf::new(w(date)), AsOf::strict(w(date))] {
+            let a = in_order.state(query, &[]).unwrap();
+            let b = backdated.state(query, &[]).unwrap();
+            assert_eq!(a, b, "at {date}");
+        }
+    }
+    assert_eq!(
+        facts(&backdated.state(AsOf::new(w("2024-07")), &[]).unwrap()).len(),
+        3
+    );
+}
+
+#[test]
+fn entity_scoped_state_equals_the_filtered_whole_state() {
+    let (_dir, store) = fresh();
+    let batch = [
+        event("a", "2019", &[("x.v", set(1)), ("y.v", set(2))]),
+        event("b", "2020", &[("y.v", set(3))]),
+        event("c", "2021", &[("z.s", add("x"))]),
+    ];
+    store
+        .write(&batch, IdPolicy::RequireNew, None, now())
+        .unwrap();
+    for date in ["2019", "2020-06", "2022"] {
+        let scoped = store
+            .state(AsOf::new(w(date)), &["y".into(), "z".into()])
+            .unwrap();
+        let mut whole = store.state(AsOf::new(w(date)), &[]).unwrap();
+        whole.retain_entities(&["y".into(), "z".into()]);
+        assert_eq!(scoped, whole, "at {date}");
+    }
+    assert_eq!(store.entities().unwrap(), ["x", "y", "z"]);
+    let records = store.entity_records(&["y".into()], None).unwrap();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.event.id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+}
+
+#[test]
+fn a_batch_interrupted_before_publishing_is_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    {
+        let store = Store::open(&path, OpenMode::CreateIfMissing).unwrap();
+        store
+            .write(
+                &[event("a", "2020", &[("x.v", set(1))])],
+                IdPolicy::RequireNew,
+                None,
+                now(),
+            )
+            .unwrap();
+        let head = store.head().unwrap();
+        let crashed = [event("b", "2019", &[("x.v", set(2)), ("y.s", add("p"))]).event];
+        let refs: Vec<&Event> = crashed.iter().collect();
+        store.stage(head, &refs, now()).unwrap();
+        store.flush().unwrap();
+        // Dropped here without publishing, as a crash would leave it.
+    }
+    let store = Store::open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(store.head().unwrap().seq, 1);
+    assert!(store.meta.get(META_PENDING).unwrap().is_none());
+    assert!(store.log.get(keys::seq(2)).unwrap().is_none());
+    assert!(store.by_id.get("b").unwrap().is_none());
+    assert_eq!(store.by_time.len(), 1);
+    assert_eq!(store.by_entity.len(), 1);
+    assert!(store.attrs.get(keys::attr("y", "s")).unwrap().is_none());
+    // The next batch takes seq 2, and the attribute kind is free again.
+    let r = store
+        .write(
+            &[event("c", "2021", &[("y.s", set(5))])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(r.appended, [(2, "c".to_string())]);
+    let state = store.state(AsOf::new(w("2022")), &[]).unwrap();
+    assert_eq!(
+        facts(&state),
+        [
+            ("x.v".into(), "1".into(), "a".into(), false),
+            ("y.s".into(), "5".into(), "c".into(), false)
+        ]
+    );
+}
+
+#[test]
+fn stores_from_a_newer_format_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    {
+        let store = Store::open(&path, OpenMode::CreateIfMissing).unwrap();
+        store
+            .meta
+            .insert(META_FORMAT, &(FORMAT_VERSION + 1).to_be_bytes())
+            .unwrap();
+        store.flush().unwrap();
+    }
+    let err = Store::open(&path, OpenMode::Existing).unwrap_err();
+    assert!(matches!(err, Error::NewerFormat { found, .. } if found == FORMAT_VERSION + 1));
+    assert!(err.to_string().contains("upgrade chronik"));
+}
+
+#[test]
+fn paths_that_are_not_stores_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    assert!(matches!(
+        Store::open(&missing, OpenMode::Existing),
+        Err(Error::NoStore { .. })
+    ));
+    assert!(!missing.exists(), "a query must not create a store");
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    assert!(matches!(
+        Store::open(&file, OpenMode::CreateIfMissing),
+        Err(Error::NotAStore { .. })
+    ));
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "x").unwrap();
+    let err = Store::open(&other, OpenMode::CreateIfMissing).unwrap_err();
+    assert!(err.to_string().contains("holds other files"), "{err}");
+    let orphan = dir.path().join("no/such/parent/s");
+    let err = Store::open(&orphan, OpenMode::CreateIfMissing).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!dir.path().join("no").exists());
+}
+
+#[test]
+fn stats_describe_the_store() {
+    let (_dir, store) = fresh();
+    store
+        .write(
+            &[
+                event("a", "2024-06", &[("x.v", set(1))]),
+                event("b", "2019", &[("y.v", set(1))]),
+            ],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.events, 2);
+    assert_eq!(stats.first_at, Some(w("2019")));
+    assert_eq!(stats.last_at, Some(w("2024-06")));
+    assert_eq!(stats.entities, 2);
+    assert!(stats.size_on_disk > 0);
+    assert_eq!(stats.first_recorded_at, Some(now()));
+}
