@@ -988,7 +988,8 @@ mod tests {
         assert_eq!((problem.index, problem.invalid.field.as_str()), (1, "id"));
         assert!(problem.invalid.message.contains("twice"));
 
-        let problem = validate_batch(&[a.clone()], |_, _| Some(AttrKind::Set)).unwrap_err();
+        let problem =
+            validate_batch(std::slice::from_ref(&a), |_, _| Some(AttrKind::Set)).unwrap_err();
         assert!(
             problem.invalid.message.contains("in the store"),
             "{:?}",
