@@ -17,21 +17,24 @@ use super::{ExpectHead, parse_when, usage, write::report_appended};
 
 pub const AFTER_HELP: &str = "\
 Values (ENTITY.ATTR=VALUE):
-  @oracle            a reference to the entity oracle
-  42, -7             an integer           1.5        a float
-  true, false        a bool               date:2030  a date (any precision)
-  500000000000USD    an amount with a unit of upper-case letters (also 1.5 GW)
-  text:42            the text \"42\"       anything else is text
+  @oracle           a reference to the entity oracle
+  42, -7            an integer
+  1.5               a float
+  true, false       a bool
+  date:2030         a date, at any precision
+  500000000000USD   an amount; the unit is upper-case letters (1.5 GW works too)
+  text:42           the text \"42\" (text: keeps any value as text)
+  anything else     text
 
---until WHEN follows a --set or --add and ends that fact after WHEN (inclusive).
+--until WHEN follows a --set or --add: that fact holds through the end of WHEN.
 --source takes a URL, or fields separated by semicolons:
   'title=...; publisher=...; url=...; published=2025-01'
 
 Example:
-  chronik add --id stargate-announced-2025 --at 2025-01-21 --title \"Stargate announced\" \\
+  chronik add --id stargate-announced-2025 --at 2025-01-21 --title \"Stargate\" \\
     --set stargate.kind=\"joint venture\" --add stargate.partners=@openai \\
-    --set stargate.planned_investment=500000000000USD --until 2029 \\
-    --source 'title=OpenAI may now also use cloud providers other than Microsoft; publisher=heise online'";
+    --set stargate.planned_investment=500000000000USD \\
+    --source 'publisher=heise online'";
 
 #[derive(Debug, Args)]
 pub struct AddArgs {

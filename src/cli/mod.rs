@@ -32,7 +32,8 @@ Examples:
   chronik import events/
   chronik state --at 2025-01-21
   chronik timeline --entity openai
-  chronik add --id oracle-capacity-2024 --at 2024-06 --title \"Oracle capacity\" --add openai.cloud_providers=@oracle";
+  chronik add --id oracle-capacity-2024 --at 2024-06 --title \"Oracle capacity\" \\
+      --add openai.cloud_providers=@oracle";
 
 #[derive(Debug, Parser)]
 #[command(name = "chronik", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]

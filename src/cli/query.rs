@@ -10,7 +10,7 @@ use serde_json::{Map, Value as Json, json};
 
 use chronik::formats::json as shapes;
 use chronik::store::{Record, TimelineFilter};
-use chronik::{AsOf, Error, Event, Op, OpenMode, State, Store, When};
+use chronik::{AsOf, Error, Event, OpenMode, State, Store, When};
 
 use super::table::Table;
 use super::{Format, parse_when, today};
@@ -276,14 +276,23 @@ fn show_text(record: &Record, out: &mut dyn Write) -> anyhow::Result<()> {
         return Ok(());
     }
     writeln!(out)?;
-    let mut changes = Table::new(&["CHANGE", "ATTRIBUTE", "VALUE", "UNTIL"]);
+    let with_until = e.changes.iter().any(|c| c.op.until().is_some());
+    let header: &[&str] = if with_until {
+        &["CHANGE", "ATTRIBUTE", "VALUE", "UNTIL"]
+    } else {
+        &["CHANGE", "ATTRIBUTE", "VALUE"]
+    };
+    let mut changes = Table::new(header);
     for c in &e.changes {
-        let value = c.op.value().map(|v| v.to_string()).unwrap_or_default();
-        let until = match &c.op {
-            Op::Set { until: Some(u), .. } | Op::Add { until: Some(u), .. } => u.to_string(),
-            _ => String::new(),
-        };
-        changes.row(vec![c.op.keyword().to_string(), c.target(), value, until]);
+        let mut row = vec![
+            c.op.keyword().to_string(),
+            c.target(),
+            c.op.value().map(|v| v.to_string()).unwrap_or_default(),
+        ];
+        if with_until {
+            row.push(c.op.until().map(|u| u.to_string()).unwrap_or_default());
+        }
+        changes.row(row);
     }
     changes.write(out)?;
     Ok(())
