@@ -25,6 +25,9 @@ pub mod state;
 pub mod store;
 pub mod when;
 
+#[cfg(test)]
+mod testing;
+
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Change, Event, Located, Op, Origin, Source, Value};
 pub use state::{AsOf, State};

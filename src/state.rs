@@ -301,62 +301,10 @@ pub fn replay<'a>(events: impl IntoIterator<Item = &'a Event>, query: AsOf) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Change, parse_target};
-
-    fn w(s: &str) -> When {
-        When::parse(s).unwrap()
-    }
+    use crate::testing::{add, r, rows, set, w};
 
     fn event(id: &str, at: &str, changes: Vec<(&str, Op)>) -> Event {
-        Event {
-            id: id.into(),
-            at: w(at),
-            title: id.into(),
-            summary: None,
-            tags: vec![],
-            sources: vec![],
-            corrects: vec![],
-            changes: changes
-                .into_iter()
-                .map(|(target, op)| {
-                    let (entity, attr) = parse_target(target).unwrap();
-                    Change { entity, attr, op }
-                })
-                .collect(),
-        }
-    }
-
-    fn r(id: &str) -> Value {
-        Value::Ref(id.into())
-    }
-
-    fn set(v: Value) -> Op {
-        Op::Set {
-            value: v,
-            until: None,
-        }
-    }
-
-    fn add(v: Value) -> Op {
-        Op::Add {
-            value: v,
-            until: None,
-        }
-    }
-
-    /// (entity.attr, value, event, uncertain) for every fact.
-    fn rows(state: &State) -> Vec<(String, String, String, bool)> {
-        state
-            .facts()
-            .map(|f| {
-                (
-                    format!("{}.{}", f.entity, f.attr),
-                    f.value.to_string(),
-                    f.provenance.event.clone(),
-                    f.provenance.uncertain,
-                )
-            })
-            .collect()
+        crate::testing::event(id, at, &changes)
     }
 
     fn at(events: &[Event], date: &str) -> State {

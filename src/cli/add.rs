@@ -10,10 +10,9 @@ use std::path::Path;
 use clap::{ArgMatches, Args};
 
 use chronik::event::parse_target;
-use chronik::store::IdPolicy;
-use chronik::{Change, Event, Located, Op, OpenMode, Origin, Source, Store, Value, When};
+use chronik::{Change, Event, Located, Op, Origin, Source, Value, When};
 
-use super::{ExpectHead, parse_when, usage, write::report_appended};
+use super::{ExpectHead, parse_when, usage, write::append_batch};
 
 pub const AFTER_HELP: &str = "\
 Values (ENTITY.ATTR=VALUE):
@@ -112,15 +111,12 @@ pub fn run(
         line: None,
         id: Some(event.id.clone()),
     };
-    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
-    let batch = [Located { event, origin }];
-    let receipt = store.write(
-        &batch,
-        IdPolicy::RequireNew,
+    append_batch(
+        store_path,
+        &[Located { event, origin }],
         args.expect.expect_head,
-        chrono::Utc::now(),
-    )?;
-    report_appended(&receipt, out)
+        out,
+    )
 }
 
 /// The change flags and `--until`s, in the order they were written.

@@ -107,23 +107,23 @@ pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyho
     if batch.is_empty() {
         return Err(usage(format!("{}: no events to append", name(&args.file))));
     }
-    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
-    let receipt = store.write(
-        &batch,
-        IdPolicy::RequireNew,
-        args.expect.expect_head,
-        chrono::Utc::now(),
-    )?;
-    report_appended(&receipt, out)
+    append_batch(store_path, &batch, args.expect.expect_head, out)
 }
 
-/// Prints what a strict append did.
-pub fn report_appended(receipt: &Receipt, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Appends a batch strictly (every id new) and reports what it did.
+pub fn append_batch(
+    store_path: &Path,
+    batch: &[Located],
+    expect_head: Option<u64>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
+    let receipt = store.write(batch, IdPolicy::RequireNew, expect_head, chrono::Utc::now())?;
     writeln!(
         out,
         "appended {} {}; the head is now {}",
         plural(receipt.appended.len(), "event"),
-        seq_range(receipt),
+        seq_range(&receipt),
         receipt.head
     )?;
     Ok(())

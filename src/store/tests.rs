@@ -2,12 +2,9 @@
 //! crash leftovers, format versions.
 
 use super::*;
-use crate::event::{Change, Op, Origin, Value, parse_target};
+use crate::event::{Op, Origin, Value};
 use crate::state::AsOf;
-
-fn w(s: &str) -> When {
-    When::parse(s).unwrap()
-}
+use crate::testing::{self, rows as facts, w};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -15,26 +12,7 @@ fn t(s: &str) -> DateTime<Utc> {
 
 fn event(id: &str, at: &str, changes: &[(&str, Op)]) -> Located {
     Located {
-        event: Event {
-            id: id.into(),
-            at: w(at),
-            title: format!("title of {id}"),
-            summary: None,
-            tags: vec![],
-            sources: vec![],
-            corrects: vec![],
-            changes: changes
-                .iter()
-                .map(|(target, op)| {
-                    let (entity, attr) = parse_target(target).unwrap();
-                    Change {
-                        entity,
-                        attr,
-                        op: op.clone(),
-                    }
-                })
-                .collect(),
-        },
+        event: crate::testing::event(id, at, changes),
         origin: Origin {
             file: "test".into(),
             number: 1,
@@ -45,17 +23,11 @@ fn event(id: &str, at: &str, changes: &[(&str, Op)]) -> Located {
 }
 
 fn set(v: i64) -> Op {
-    Op::Set {
-        value: Value::Int(v),
-        until: None,
-    }
+    testing::set(Value::Int(v))
 }
 
-fn add(r: &str) -> Op {
-    Op::Add {
-        value: Value::Ref(r.into()),
-        until: None,
-    }
+fn add(id: &str) -> Op {
+    testing::add(testing::r(id))
 }
 
 fn fresh() -> (tempfile::TempDir, Store) {
@@ -68,39 +40,27 @@ fn now() -> DateTime<Utc> {
     t("2026-01-01T00:00:00Z")
 }
 
-fn ids(records: impl IntoIterator<Item = Result<Record>>) -> Vec<String> {
-    records.into_iter().map(|r| r.unwrap().event.id).collect()
+/// A strict append that must succeed.
+fn append(store: &Store, batch: &[Located]) -> Receipt {
+    store
+        .write(batch, IdPolicy::RequireNew, None, now())
+        .unwrap()
 }
 
-/// (entity.attr, value, event, uncertain) of every fact.
-fn facts(state: &State) -> Vec<(String, String, String, bool)> {
-    state
-        .facts()
-        .map(|f| {
-            (
-                format!("{}.{}", f.entity, f.attr),
-                f.value.to_string(),
-                f.provenance.event.clone(),
-                f.provenance.uncertain,
-            )
-        })
-        .collect()
+fn ids(records: impl IntoIterator<Item = Result<Record>>) -> Vec<String> {
+    records.into_iter().map(|r| r.unwrap().event.id).collect()
 }
 
 #[test]
 fn appends_get_gap_free_seqs_and_a_hash_chain() {
     let (_dir, store) = fresh();
-    let r = store
-        .write(
-            &[
-                event("a", "2020", &[("x.v", set(1))]),
-                event("b", "2019", &[]),
-            ],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    let r = append(
+        &store,
+        &[
+            event("a", "2020", &[("x.v", set(1))]),
+            event("b", "2019", &[]),
+        ],
+    );
     assert_eq!(r.appended, [(1, "a".to_string()), (2, "b".to_string())]);
     let r = store
         .write(
@@ -125,22 +85,8 @@ fn appends_get_gap_free_seqs_and_a_hash_chain() {
 #[test]
 fn same_day_events_replay_in_append_order() {
     let (_dir, store) = fresh();
-    store
-        .write(
-            &[event("late", "2025-01-21", &[("x.v", set(1))])],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
-    store
-        .write(
-            &[event("later", "2025-01-21", &[("x.v", set(2))])],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    append(&store, &[event("late", "2025-01-21", &[("x.v", set(1))])]);
+    append(&store, &[event("later", "2025-01-21", &[("x.v", set(2))])]);
     let state = store.state(AsOf::new(w("2025-01-21")), &[]).unwrap();
     assert_eq!(
         facts(&state),
@@ -214,14 +160,7 @@ fn expect_head_guards_concurrent_writers() {
 #[test]
 fn a_failed_batch_writes_nothing() {
     let (_dir, store) = fresh();
-    store
-        .write(
-            &[event("a", "2020", &[("x.v", set(1))])],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
     let before_head = store.head().unwrap();
     let bad_batches = [
         vec![event("b", "2020", &[]), event("b", "2021", &[])],
@@ -251,14 +190,7 @@ fn a_failed_batch_writes_nothing() {
 #[test]
 fn attribute_kinds_are_checked_against_the_store() {
     let (_dir, store) = fresh();
-    store
-        .write(
-            &[event("a", "2020", &[("x.s", add("p"))])],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    append(&store, &[event("a", "2020", &[("x.s", add("p"))])]);
     let err = store
         .write(
             &[event("b", "2021", &[("x.s", set(1))])],
@@ -312,15 +244,11 @@ fn backdated_appends_replay_as_if_appended_in_date_order() {
     ];
     let (_a, in_order) = fresh();
     for e in &batches {
-        in_order
-            .write(std::slice::from_ref(e), IdPolicy::RequireNew, None, now())
-            .unwrap();
+        append(&in_order, std::slice::from_ref(e));
     }
     let (_b, backdated) = fresh();
     for e in batches.iter().rev() {
-        backdated
-            .write(std::slice::from_ref(e), IdPolicy::RequireNew, None, now())
-            .unwrap();
+        append(&backdated, std::slice::from_ref(e));
     }
     for date in [
         "2018",
@@ -352,9 +280,7 @@ fn entity_scoped_state_equals_the_filtered_whole_state() {
         event("b", "2020", &[("y.v", set(3))]),
         event("c", "2021", &[("z.s", add("x"))]),
     ];
-    store
-        .write(&batch, IdPolicy::RequireNew, None, now())
-        .unwrap();
+    append(&store, &batch);
     for date in ["2019", "2020-06", "2022"] {
         let scoped = store
             .state(AsOf::new(w(date)), &["y".into(), "z".into()])
@@ -380,14 +306,7 @@ fn a_batch_interrupted_before_publishing_is_removed_on_open() {
     let path = dir.path().join("s");
     {
         let store = Store::open(&path, OpenMode::CreateIfMissing).unwrap();
-        store
-            .write(
-                &[event("a", "2020", &[("x.v", set(1))])],
-                IdPolicy::RequireNew,
-                None,
-                now(),
-            )
-            .unwrap();
+        append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
         let head = store.head().unwrap();
         let crashed = [event("b", "2019", &[("x.v", set(2)), ("y.s", add("p"))]).event];
         let refs: Vec<&Event> = crashed.iter().collect();
@@ -404,14 +323,7 @@ fn a_batch_interrupted_before_publishing_is_removed_on_open() {
     assert_eq!(store.by_entity.len(), 1);
     assert!(store.attrs.get(keys::attr("y", "s")).unwrap().is_none());
     // The next batch takes seq 2, and the attribute kind is free again.
-    let r = store
-        .write(
-            &[event("c", "2021", &[("y.s", set(5))])],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    let r = append(&store, &[event("c", "2021", &[("y.s", set(5))])]);
     assert_eq!(r.appended, [(2, "c".to_string())]);
     let state = store.state(AsOf::new(w("2022")), &[]).unwrap();
     assert_eq!(
@@ -469,17 +381,13 @@ fn paths_that_are_not_stores_are_refused() {
 #[test]
 fn stats_describe_the_store() {
     let (_dir, store) = fresh();
-    store
-        .write(
-            &[
-                event("a", "2024-06", &[("x.v", set(1))]),
-                event("b", "2019", &[("y.v", set(1))]),
-            ],
-            IdPolicy::RequireNew,
-            None,
-            now(),
-        )
-        .unwrap();
+    append(
+        &store,
+        &[
+            event("a", "2024-06", &[("x.v", set(1))]),
+            event("b", "2019", &[("y.v", set(1))]),
+        ],
+    );
     let stats = store.stats().unwrap();
     assert_eq!(stats.events, 2);
     assert_eq!(stats.first_at, Some(w("2019")));
