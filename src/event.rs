@@ -469,12 +469,6 @@ impl Event {
                 ));
             }
         }
-        if !self.corrects.is_empty() {
-            return Err(Invalid::new(
-                "corrects",
-                "corrections are not supported by this version of chronik yet",
-            ));
-        }
         for (i, id) in self.corrects.iter().enumerate() {
             check_id(id)
                 .map_err(|r| Invalid::new(format!("corrects[{i}]"), format!("\"{id}\" {r}")))?;
@@ -850,8 +844,8 @@ mod tests {
                     corrects: vec!["ok".into()],
                     ..base()
                 },
-                "corrects",
-                "not supported",
+                "corrects[0]",
+                "itself",
             ),
             (
                 event(

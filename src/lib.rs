@@ -10,6 +10,9 @@
 //! - [`when`]: partial dates ([`When`]) and the certainty rules.
 //! - [`event`]: [`Event`], [`Change`], [`Value`] and validation.
 //! - [`state`]: replaying events into the [`State`] at a date; pure.
+//! - [`diff`], [`history`]: what changed between two dates, and how one
+//!   entity changed over time; pure.
+//! - [`known_at`]: the transaction-time bound of a query (`--known-at`).
 //! - [`store`]: the sled-backed log and its indexes; the only module that
 //!   knows sled.
 //! - [`formats`]: reading the authoring formats, JSON shapes for output.
@@ -18,9 +21,12 @@
 //! The library never prints, never reads the clock and never reads the
 //! environment: "now" and paths are passed in.
 
+pub mod diff;
 pub mod error;
 pub mod event;
 pub mod formats;
+pub mod history;
+pub mod known_at;
 pub mod state;
 pub mod store;
 pub mod when;
@@ -30,6 +36,7 @@ mod testing;
 
 pub use error::{Error, ErrorKind, Result};
 pub use event::{Change, Event, Located, Op, Origin, Source, Value};
+pub use known_at::KnownAt;
 pub use state::{AsOf, State};
 pub use store::{OpenMode, Store};
 pub use when::{Precision, When};

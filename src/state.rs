@@ -60,10 +60,32 @@ pub struct Fact<'a> {
     pub provenance: &'a Provenance,
 }
 
+/// What one attribute holds: a single value, or a set of values, each with
+/// its provenance.
 #[derive(Debug, Clone, PartialEq)]
-enum Slot {
+pub enum Slot {
     One(Value, Provenance),
     Many(BTreeMap<Value, Provenance>),
+}
+
+impl Slot {
+    /// The value(s), sorted, each with its provenance.
+    pub fn values(&self) -> Vec<(&Value, &Provenance)> {
+        match self {
+            Slot::One(value, p) => vec![(value, p)],
+            Slot::Many(members) => members.iter().collect(),
+        }
+    }
+}
+
+/// A fact that an `until` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    pub entity: String,
+    pub attr: String,
+    pub value: Value,
+    /// The provenance the fact had, with the `until` that ended it.
+    pub provenance: Provenance,
 }
 
 /// The facts that hold at some date: for every (entity, attribute), one
@@ -124,23 +146,43 @@ impl State {
     }
 
     /// Removes the fact (`value` for a set member, `None` for a single
-    /// value) if its `until` still ends exactly at `end`; a later event that
-    /// changed it since has moved or cleared that end.
-    fn expire(&mut self, entity: &str, attr: &str, value: Option<&Value>, end: i64) {
+    /// value) if its `until` still ends exactly at `end`, and returns it; a
+    /// later event that changed the fact since has moved or cleared that end.
+    fn expire(
+        &mut self,
+        entity: &str,
+        attr: &str,
+        value: Option<&Value>,
+        end: i64,
+    ) -> Option<(Value, Provenance)> {
         let key = (entity.to_string(), attr.to_string());
         let ends_here = |p: &Provenance| p.until.map(When::end) == Some(end);
         match (self.slots.get_mut(&key), value) {
-            (Some(Slot::One(_, p)), None) if ends_here(p) => {
-                self.slots.remove(&key);
-            }
+            (Some(Slot::One(_, p)), None) if ends_here(p) => match self.slots.remove(&key) {
+                Some(Slot::One(value, p)) => Some((value, p)),
+                _ => None,
+            },
             (Some(Slot::Many(members)), Some(v)) if members.get(v).is_some_and(ends_here) => {
-                members.remove(v);
+                let removed = members.remove_entry(v);
                 if members.is_empty() {
                     self.slots.remove(&key);
                 }
+                removed
             }
-            _ => {}
+            _ => None,
         }
+    }
+
+    /// What (entity, attr) holds, if anything.
+    pub fn get(&self, entity: &str, attr: &str) -> Option<&Slot> {
+        self.slots.get(&(entity.to_string(), attr.to_string()))
+    }
+
+    /// Every attribute that holds anything, sorted by (entity, attribute).
+    pub fn slots(&self) -> impl Iterator<Item = (&str, &str, &Slot)> {
+        self.slots
+            .iter()
+            .map(|((entity, attr), slot)| (entity.as_str(), attr.as_str(), slot))
     }
 
     /// Every fact, sorted by (entity, attribute, value).
@@ -213,6 +255,8 @@ pub struct Replay {
     query: AsOf,
     end: i64,
     expiries: BinaryHeap<Reverse<Expiry>>,
+    /// The facts `until` ended, when asked to keep them.
+    expired: Option<Vec<Expired>>,
 }
 
 impl Replay {
@@ -222,7 +266,31 @@ impl Replay {
             end: query.end(),
             query,
             expiries: BinaryHeap::new(),
+            expired: None,
         }
+    }
+
+    /// Like [`Replay::new`], and keeps every fact that an `until` ends, for
+    /// [`Replay::take_expired`].
+    pub fn keeping_expired(query: AsOf) -> Replay {
+        Replay {
+            expired: Some(Vec::new()),
+            ..Replay::new(query)
+        }
+    }
+
+    /// The facts ended by `until` since the last call, in the order they
+    /// ended. Those ended while feeding an event ended before it applied.
+    pub fn take_expired(&mut self) -> Vec<Expired> {
+        self.expired
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// The state so far.
+    pub fn state(&self) -> &State {
+        &self.state
     }
 
     /// The question being answered.
@@ -273,8 +341,17 @@ impl Replay {
                 break;
             }
             let Reverse(e) = self.expiries.pop().expect("peeked");
-            self.state
+            let removed = self
+                .state
                 .expire(&e.entity, &e.attr, e.member.as_ref(), e.end);
+            if let (Some((value, provenance)), Some(log)) = (removed, self.expired.as_mut()) {
+                log.push(Expired {
+                    entity: e.entity,
+                    attr: e.attr,
+                    value,
+                    provenance,
+                });
+            }
         }
     }
 
@@ -282,8 +359,14 @@ impl Replay {
     /// its moment lies before that end: a fact `until = "2030"` is still
     /// there at `2030-12-31` and gone at `2031-01-01`.
     pub fn finish(mut self) -> State {
-        self.expire_through(self.end - 1);
+        self.finish_expiries();
         self.state
+    }
+
+    /// Runs the expiries that happen before the end of the question, so
+    /// that [`Replay::take_expired`] sees them too.
+    pub fn finish_expiries(&mut self) {
+        self.expire_through(self.end - 1);
     }
 }
 

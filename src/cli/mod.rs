@@ -5,6 +5,7 @@
 //! clock and the environment; it never touches sled.
 
 mod add;
+mod changes;
 mod query;
 mod table;
 mod write;
@@ -32,6 +33,8 @@ Examples:
   chronik import events/
   chronik state --at 2025-01-21
   chronik timeline --entity openai
+  chronik diff --from 2024-06 --to 2025-01-21
+  chronik history openai --attr cloud_providers
   chronik add --id oracle-capacity-2024 --at 2024-06 --title \"Oracle capacity\" \\
       --add openai.cloud_providers=@oracle";
 
@@ -75,6 +78,18 @@ pub enum Command {
         after_help = "Examples:\n  chronik state --at 2025-01-21\n  chronik state --at 2019-06-01 --strict\n  chronik state --at 2024-07 --entity openai --format json"
     )]
     State(query::StateArgs),
+
+    /// Show what changed between two dates, and which events changed it.
+    #[command(
+        after_help = "Examples:\n  chronik diff --from 2024-06 --to 2025-01-21\n  chronik diff --from 2019 --to 2025 --entity openai --format json"
+    )]
+    Diff(changes::DiffArgs),
+
+    /// Show every change to an entity (or one attribute) in replay order.
+    #[command(
+        after_help = "Examples:\n  chronik history openai\n  chronik history openai --attr cloud_providers --known-at '#2'"
+    )]
+    History(changes::HistoryArgs),
 
     /// List events in replay order, optionally by date range, entity or tag.
     #[command(
@@ -126,6 +141,8 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
             add::run(&store, args, sub, out)
         }
         Command::State(args) => query::state(&store, args, out),
+        Command::Diff(args) => changes::diff(&store, args, out),
+        Command::History(args) => changes::history(&store, args, out),
         Command::Timeline(args) => query::timeline(&store, args, out),
         Command::Show(args) => query::show(&store, args, out),
         Command::Log(args) => query::log(&store, args, out),
@@ -136,6 +153,11 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
 /// Parses a date given on the command line.
 fn parse_when(text: &str) -> Result<When, String> {
     When::parse(text).map_err(|e| e.to_string())
+}
+
+/// Parses `--known-at`.
+fn parse_known_at(text: &str) -> Result<chronik::KnownAt, String> {
+    chronik::KnownAt::parse(text)
 }
 
 /// Today's date in UTC: the default question of `state`.

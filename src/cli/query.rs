@@ -1,5 +1,6 @@
 //! The read-only commands: `state`, `timeline`, `show`, `log`, `stats`.
 //! Each has a text rendering for people and a JSON one for programs.
+//! (`diff` and `history` are in `changes.rs`.)
 
 use std::io::Write;
 use std::path::Path;
@@ -9,11 +10,26 @@ use clap::Args;
 use serde_json::{Map, Value as Json, json};
 
 use chronik::formats::json as shapes;
-use chronik::store::{Record, TimelineFilter};
-use chronik::{AsOf, Error, Event, OpenMode, State, Store, When};
+use chronik::store::{Record, Snapshot, TimelineFilter};
+use chronik::{AsOf, Error, Event, KnownAt, OpenMode, State, Store, When};
 
 use super::table::Table;
-use super::{Format, parse_when, today};
+use super::{Format, parse_known_at, parse_when, today};
+
+/// `--known-at`, shared by every query that can look back in transaction time.
+#[derive(Debug, Args)]
+pub struct KnownAtArg {
+    /// Answer as the log stood then: '#N' (records up to seq N), a date, or an RFC 3339 timestamp.
+    #[arg(long, value_parser = parse_known_at, value_name = "T|#N")]
+    pub known_at: Option<KnownAt>,
+}
+
+/// The `known_at` field of JSON output: the bound as given, or null.
+pub fn known_at_json(snapshot: &Snapshot<'_>) -> Json {
+    snapshot
+        .known_at()
+        .map_or(Json::Null, |k| json!(k.to_string()))
+}
 
 #[derive(Debug, Args)]
 pub struct StateArgs {
@@ -28,6 +44,9 @@ pub struct StateArgs {
     /// Leave out events whose date is coarser than --at instead of marking their facts uncertain.
     #[arg(long)]
     pub strict: bool,
+
+    #[command(flatten)]
+    pub known_at: KnownAtArg,
 
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -50,6 +69,13 @@ pub struct TimelineArgs {
     /// Only events with this tag (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+
+    /// Also list events that later events correct (marked as corrected).
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub known_at: KnownAtArg,
 
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -76,11 +102,12 @@ pub struct StatsArgs {
     pub format: Format,
 }
 
-fn open(path: &Path) -> Result<Store, Error> {
+/// Opens an existing store for reading.
+pub fn open(path: &Path) -> Result<Store, Error> {
     Store::open(path, OpenMode::Existing)
 }
 
-fn print_json(out: &mut dyn Write, value: &Json) -> anyhow::Result<()> {
+pub fn print_json(out: &mut dyn Write, value: &Json) -> anyhow::Result<()> {
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
@@ -93,14 +120,15 @@ pub fn state(store_path: &Path, args: StateArgs, out: &mut dyn Write) -> anyhow:
         strict: args.strict,
     };
     let store = open(store_path)?;
-    let state = store.state(query, &args.entities)?;
+    let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
+    let state = snapshot.state(query, &args.entities)?;
     match args.format {
-        Format::Json => print_json(out, &state_json(&state, query)),
-        Format::Text => state_text(&state, query, out),
+        Format::Json => print_json(out, &state_json(&state, query, &snapshot)),
+        Format::Text => state_text(&state, query, &snapshot, out),
     }
 }
 
-fn state_json(state: &State, query: AsOf) -> Json {
+fn state_json(state: &State, query: AsOf, snapshot: &Snapshot<'_>) -> Json {
     let facts: Vec<Json> = state
         .facts()
         .map(|f| {
@@ -116,14 +144,23 @@ fn state_json(state: &State, query: AsOf) -> Json {
         .collect();
     json!({
         "at": query.at.to_string(),
-        "known_at": null,
+        "known_at": known_at_json(snapshot),
         "strict": query.strict,
         "facts": facts,
     })
 }
 
-fn state_text(state: &State, query: AsOf, out: &mut dyn Write) -> anyhow::Result<()> {
-    let strict = if query.strict { ", strict" } else { "" };
+fn state_text(
+    state: &State,
+    query: AsOf,
+    snapshot: &Snapshot<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let strict = format!(
+        "{}{}",
+        if query.strict { ", strict" } else { "" },
+        known_at_text(snapshot)
+    );
     if state.is_empty() {
         writeln!(out, "State at {}{strict}: no facts.", query.at)?;
         return Ok(());
@@ -174,12 +211,24 @@ fn state_text(state: &State, query: AsOf, out: &mut dyn Write) -> anyhow::Result
     Ok(())
 }
 
-/// A record as JSON: seq, the event's fields, then when it was recorded.
-fn record_json(record: &Record) -> Json {
+/// ", as known at #3" for headings, or nothing.
+pub fn known_at_text(snapshot: &Snapshot<'_>) -> String {
+    match snapshot.known_at() {
+        Some(k) => format!(", as known at {k} (seq {})", snapshot.head()),
+        None => String::new(),
+    }
+}
+
+/// A record as JSON: seq, the event's fields, then when it was recorded,
+/// and the events that correct it, if any.
+fn record_json(record: &Record, corrected_by: &[String]) -> Json {
     let mut object = Map::new();
     object.insert("seq".into(), json!(record.seq));
     object.extend(shapes::event(&record.event));
     object.insert("recorded_at".into(), json!(timestamp(record.recorded_at)));
+    if !corrected_by.is_empty() {
+        object.insert("corrected_by".into(), json!(corrected_by));
+    }
     Json::Object(object)
 }
 
@@ -198,30 +247,38 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
         return Err(super::usage(format!("--from {from} is after --to {to}")));
     }
     let store = open(store_path)?;
+    let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
     let filter = TimelineFilter {
         from: args.from,
         to: args.to,
         entities: args.entities,
         tags: args.tags,
     };
-    let records = store.timeline(&filter)?;
+    let entries = snapshot.timeline(&filter, args.all)?;
     match args.format {
-        Format::Json => print_json(
-            out,
-            &json!({ "events": records.iter().map(record_json).collect::<Vec<_>>() }),
-        ),
+        Format::Json => {
+            let events: Vec<Json> = entries
+                .iter()
+                .map(|e| record_json(&e.record, &e.corrected_by))
+                .collect();
+            print_json(
+                out,
+                &json!({ "known_at": known_at_json(&snapshot), "events": events }),
+            )
+        }
         Format::Text => {
-            if records.is_empty() {
+            if entries.is_empty() {
                 writeln!(out, "No events.")?;
                 return Ok(());
             }
             let mut table = Table::new(&["AT", "ID", "TITLE"]);
-            for r in &records {
-                table.row(vec![
-                    r.event.at.to_string(),
-                    r.event.id.clone(),
-                    r.event.title.clone(),
-                ]);
+            for entry in &entries {
+                let e = &entry.record.event;
+                let mut title = e.title.clone();
+                if !entry.corrected_by.is_empty() {
+                    title = format!("[corrected by {}] {title}", entry.corrected_by.join(", "));
+                }
+                table.row(vec![e.at.to_string(), e.id.clone(), title]);
             }
             table.write(out)?;
             Ok(())
@@ -231,16 +288,18 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
 
 pub fn show(store_path: &Path, args: ShowArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let store = open(store_path)?;
-    let record = store
+    let snapshot = store.latest()?;
+    let record = snapshot
         .find(&args.id)?
         .ok_or_else(|| Error::UnknownEvent(args.id.clone()))?;
+    let corrected_by = snapshot.corrected_by(record.seq)?;
     match args.format {
-        Format::Json => print_json(out, &record_json(&record)),
-        Format::Text => show_text(&record, out),
+        Format::Json => print_json(out, &record_json(&record, &corrected_by)),
+        Format::Text => show_text(&record, &corrected_by, out),
     }
 }
 
-fn show_text(record: &Record, out: &mut dyn Write) -> anyhow::Result<()> {
+fn show_text(record: &Record, corrected_by: &[String], out: &mut dyn Write) -> anyhow::Result<()> {
     let e: &Event = &record.event;
     writeln!(out, "{}", e.id)?;
     let mut table = Table::default();
@@ -267,6 +326,12 @@ fn show_text(record: &Record, out: &mut dyn Write) -> anyhow::Result<()> {
             if i == 0 { "sources" } else { "" },
             format!("[{}] {}", i + 1, parts.join(", ")),
         );
+    }
+    if !e.corrects.is_empty() {
+        field("corrects", e.corrects.join(", "));
+    }
+    if !corrected_by.is_empty() {
+        field("corrected by", corrected_by.join(", "));
     }
     field("seq", record.seq.to_string());
     field("recorded", timestamp(record.recorded_at));
@@ -300,13 +365,14 @@ fn show_text(record: &Record, out: &mut dyn Write) -> anyhow::Result<()> {
 
 pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let store = open(store_path)?;
+    let snapshot = store.latest()?;
     match args.format {
         Format::Json => {
-            let records: Vec<Json> = store
-                .log()?
+            let records: Vec<Json> = snapshot
+                .log()
                 .map(|r| {
                     r.map(|r| {
-                        let mut json = record_json(&r);
+                        let mut json = record_json(&r, &[]);
                         if let Json::Object(object) = &mut json {
                             object.insert("prev_hash".into(), json!(hex(&r.prev_hash)));
                             object.insert("hash".into(), json!(hex(&r.hash)));
@@ -320,7 +386,7 @@ pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Res
         Format::Text => {
             let mut table = Table::new(&["SEQ", "RECORDED", "AT", "ID", "TITLE"]);
             let mut any = false;
-            for r in store.log()? {
+            for r in snapshot.log() {
                 let r = r?;
                 any = true;
                 table.row(vec![

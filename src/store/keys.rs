@@ -64,6 +64,28 @@ pub fn decode_entity(key: &[u8]) -> Option<(&str, i64, u64)> {
     Some((entity, start, seq))
 }
 
+/// The first key after every key that starts with `prefix` (which ends in 0).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    *end.last_mut().expect("a prefix ends in 0") = 1;
+    end
+}
+
+/// `corrected` key: (corrected seq, correcting seq).
+pub fn pair(corrected: u64, by: u64) -> [u8; 16] {
+    let mut key = [0; 16];
+    key[..8].copy_from_slice(&corrected.to_be_bytes());
+    key[8..].copy_from_slice(&by.to_be_bytes());
+    key
+}
+
+/// Decodes a `corrected` key.
+pub fn decode_pair(key: &[u8]) -> Option<(u64, u64)> {
+    (key.len() == 16)
+        .then(|| Some((u64_at(key, 0)?, u64_at(key, 8)?)))
+        .flatten()
+}
+
 /// `attrs` key: (entity, attribute).
 pub fn attr(entity: &str, attr: &str) -> Vec<u8> {
     let mut key = entity_prefix(entity);
@@ -100,6 +122,15 @@ mod tests {
         assert!(a1.starts_with(&entity_prefix("a")) && !ab.starts_with(&entity_prefix("a")));
         assert_eq!(decode_entity(&a2), Some(("a", 20, 0)));
         assert_eq!(decode_entity(b"no-nul"), None);
+    }
+
+    #[test]
+    fn pairs_and_prefix_ends() {
+        assert_eq!(decode_pair(&pair(3, 9)), Some((3, 9)));
+        assert!(pair(3, 9) < pair(4, 1));
+        let prefix = entity_prefix("a");
+        assert!(entity("a", i64::MAX, u64::MAX) < prefix_end(&prefix));
+        assert!(prefix_end(&prefix) <= entity_prefix("a\u{1}"));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! | `by_id` | event id | seq |
 //! | `by_entity` | (entity, 0, start, seq) | empty |
 //! | `attrs` | (entity, 0, attr) | kind byte, seq that first used it |
+//! | `corrected` | (corrected seq, correcting seq) | empty |
 //! | `meta` | `format_version`, `head`, `pending` | see below |
 //!
 //! A batch lands all or nothing by the commit-marker design: `pending` is
@@ -19,18 +20,20 @@
 
 mod keys;
 pub mod record;
+mod snapshot;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::event::{AttrKind, Event, Located, validate_batch};
-use crate::state::{AsOf, Fed, Replay, State};
 use crate::when::When;
 pub use record::{Hash, Record};
+pub use snapshot::{Snapshot, TimelineEntry};
 
 /// The store format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -150,8 +153,11 @@ pub struct Store {
     by_id: sled::Tree,
     by_entity: sled::Tree,
     attrs: sled::Tree,
+    corrected: sled::Tree,
     meta: sled::Tree,
     writer: Mutex<()>,
+    /// How many records have been read from the log (a diagnostic).
+    reads: AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -180,10 +186,12 @@ impl Store {
             by_id: tree("by_id")?,
             by_entity: tree("by_entity")?,
             attrs: tree("attrs")?,
+            corrected: tree("corrected")?,
             meta: tree("meta")?,
             path: path.to_path_buf(),
             db,
             writer: Mutex::new(()),
+            reads: AtomicU64::new(0),
         };
         store.check_format(mode)?;
         store.recover()?;
@@ -292,6 +300,12 @@ impl Store {
                 self.attrs.remove(key).map_err(sled_err)?;
             }
         }
+        for entry in self.corrected.iter() {
+            let (key, _) = entry.map_err(sled_err)?;
+            if keys::decode_pair(&key).is_none_or(|(_, by)| by > head) {
+                self.corrected.remove(key).map_err(sled_err)?;
+            }
+        }
         Ok(())
     }
 
@@ -349,6 +363,8 @@ impl Store {
         if let Some(e) = kind_error {
             return Err(e);
         }
+        let snapshot = self.snapshot(None)?;
+        check_corrections(batch, &snapshot)?;
         let mut receipt = Receipt {
             appended: Vec::new(),
             skipped: Vec::new(),
@@ -367,7 +383,7 @@ impl Store {
                     ),
                 });
             }
-            match self.find_below(&event.id, head.seq)? {
+            match snapshot.find(&event.id)? {
                 None => new.push(event),
                 Some(stored) => match policy {
                     IdPolicy::RequireNew => {
@@ -425,10 +441,32 @@ impl Store {
         let recorded_at = now.max(head.recorded_at);
         let (mut log, mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
         let mut new_attrs = BTreeSet::new();
+        let mut corrected = sled::Batch::default();
+        let new_seqs: HashMap<&str, u64> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.id.as_str(), head.seq + 1 + i as u64))
+            .collect();
         let mut prev = head.hash;
         let mut seq = head.seq;
         for event in events {
             seq += 1;
+            for id in &event.corrects {
+                let target = match new_seqs.get(id.as_str()) {
+                    Some(&target) => target,
+                    None => self
+                        .by_id
+                        .get(id.as_bytes())
+                        .map_err(sled_err)?
+                        .and_then(|v| keys::decode_seq(&v))
+                        .ok_or_else(|| {
+                            Error::Corrupt(format!(
+                                "the corrected event \"{id}\" has no readable id index entry"
+                            ))
+                        })?,
+                };
+                corrected.insert(&keys::pair(target, seq), &[]);
+            }
             let (bytes, hash) = record::encode(seq, recorded_at, prev, event);
             prev = hash;
             let start = event.at.start();
@@ -456,6 +494,7 @@ impl Store {
         self.by_id.apply_batch(by_id).map_err(sled_err)?;
         self.by_entity.apply_batch(by_entity).map_err(sled_err)?;
         self.attrs.apply_batch(attrs).map_err(sled_err)?;
+        self.corrected.apply_batch(corrected).map_err(sled_err)?;
         Ok(Head {
             seq,
             hash: prev,
@@ -475,16 +514,15 @@ impl Store {
         self.flush()
     }
 
-    /// The record at `seq`, if it is at or below the head.
-    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
-        if seq == 0 || seq > self.head()?.seq {
-            return Ok(None);
-        }
-        self.read(seq).map(Some)
+    /// How many records this handle has read from the log so far: lets
+    /// tests and benchmarks see how much of the log a query touched.
+    pub fn records_read(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// Reads the record at `seq`, which must exist.
     fn read(&self, seq: u64) -> Result<Record> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let bytes = self
             .log
             .get(keys::seq(seq))
@@ -501,203 +539,106 @@ impl Store {
         Ok(record)
     }
 
-    /// The record of the event with this id.
-    pub fn find(&self, id: &str) -> Result<Option<Record>> {
-        self.find_below(id, self.head()?.seq)
-    }
-
-    fn find_below(&self, id: &str, head: u64) -> Result<Option<Record>> {
-        let Some(value) = self.by_id.get(id.as_bytes()).map_err(|e| self.storage(e))? else {
-            return Ok(None);
-        };
-        let seq = keys::decode_seq(&value).ok_or_else(|| {
-            Error::Corrupt(format!("the id index entry of \"{id}\" is unreadable"))
-        })?;
-        if seq > head {
-            return Ok(None);
-        }
-        let record = self.read(seq)?;
-        if record.event.id != id {
-            return Err(Error::Corrupt(format!(
-                "the id index sends \"{id}\" to record {seq}, which holds \"{}\"",
-                record.event.id
-            )));
-        }
-        Ok(Some(record))
-    }
-
-    /// Every record in append order (seq 1 to the head).
-    pub fn log(&self) -> Result<impl Iterator<Item = Result<Record>> + '_> {
-        let head = self.head()?.seq;
-        Ok((1..=head).map(move |seq| self.read(seq)))
-    }
-
-    /// Records in replay order (interval start, then seq) whose interval
-    /// starts before `before` (seconds since the epoch), or all of them.
-    pub fn replay_order(
-        &self,
-        before: Option<i64>,
-    ) -> Result<impl Iterator<Item = Result<Record>> + '_> {
-        let head = self.head()?.seq;
-        let range = match before {
-            Some(t) => self.by_time.range(..keys::time(t, 0)),
-            None => self.by_time.iter(),
-        };
-        Ok(range.filter_map(move |entry| {
-            let (key, _) = match entry {
-                Ok(kv) => kv,
-                Err(e) => return Some(Err(self.storage(e))),
-            };
-            let Some((start, seq)) = keys::decode_time(&key) else {
-                return Some(Err(Error::Corrupt(
-                    "a replay-order index key is unreadable".into(),
-                )));
-            };
-            (seq <= head).then(|| self.read_indexed(seq, start))
-        }))
-    }
-
-    /// Reads a record an index points to and checks that they agree.
-    fn read_indexed(&self, seq: u64, start: i64) -> Result<Record> {
-        let record = self.read(seq)?;
-        if record.event.at.start() != start {
-            return Err(Error::Corrupt(format!(
-                "an index entry places record {seq} at {start}, but its event is dated {}",
-                record.event.at
-            )));
-        }
-        Ok(record)
-    }
-
-    /// The records that change any of `entities`, in replay order, whose
-    /// interval starts before `before` (or all), read through the entity index.
-    pub fn entity_records(&self, entities: &[String], before: Option<i64>) -> Result<Vec<Record>> {
-        let head = self.head()?.seq;
-        let mut positions = BTreeSet::new();
-        for entity in entities {
-            let prefix = keys::entity_prefix(entity);
-            let end = match before {
-                Some(t) => keys::entity(entity, t, 0),
-                None => {
-                    let mut end = prefix.clone();
-                    *end.last_mut().expect("prefix ends in 0") = 1;
-                    end
-                }
-            };
-            for entry in self.by_entity.range(prefix..end) {
-                let (key, _) = entry.map_err(|e| self.storage(e))?;
-                let (_, start, seq) = keys::decode_entity(&key)
-                    .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
-                if seq <= head {
-                    positions.insert((start, seq));
-                }
-            }
-        }
-        positions
-            .into_iter()
-            .map(|(start, seq)| self.read_indexed(seq, start))
-            .collect()
-    }
-
-    /// The state at `query`: every fact, or only those about `entities`
-    /// (read through the entity index) when it is not empty.
-    pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
-        let before = Some(query.end());
-        let mut replay = Replay::new(query);
-        if entities.is_empty() {
-            for record in self.replay_order(before)? {
-                if replay.feed(&record?.event) == Fed::Past {
-                    break;
-                }
-            }
-            Ok(replay.finish())
-        } else {
-            for record in self.entity_records(entities, before)? {
-                if replay.feed(&record.event) == Fed::Past {
-                    break;
-                }
-            }
-            let mut state = replay.finish();
-            state.retain_entities(entities);
-            Ok(state)
-        }
-    }
-
-    /// The events that pass `filter`, in replay order.
-    pub fn timeline(&self, filter: &TimelineFilter) -> Result<Vec<Record>> {
-        let before = filter.to.map(When::end);
-        let candidates: Vec<Record> = if filter.entities.is_empty() {
-            self.replay_order(before)?.collect::<Result<_>>()?
-        } else {
-            self.entity_records(&filter.entities, before)?
-        };
-        let from = filter.from.map(When::start);
-        Ok(candidates
-            .into_iter()
-            .filter(|r| from.is_none_or(|from| r.event.at.end() > from))
-            .filter(|r| {
-                filter.tags.is_empty() || r.event.tags.iter().any(|t| filter.tags.contains(t))
-            })
-            .collect())
-    }
-
-    /// Every entity any stored event changes, sorted.
-    pub fn entities(&self) -> Result<Vec<String>> {
-        let head = self.head()?.seq;
-        let mut entities = Vec::new();
-        let mut next: Vec<u8> = Vec::new();
-        loop {
-            let Some(entry) = self.by_entity.range(next.clone()..).next() else {
-                break;
-            };
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            let (entity, _, _) = keys::decode_entity(&key)
-                .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
-            let entity = entity.to_string();
-            // Skip to the first key past this entity.
-            next = keys::entity_prefix(&entity);
-            *next.last_mut().expect("prefix ends in 0") = 1;
-            let live = self.entity_records_exist(&entity, head)?;
-            if live {
-                entities.push(entity);
-            }
-        }
-        Ok(entities)
-    }
-
-    fn entity_records_exist(&self, entity: &str, head: u64) -> Result<bool> {
-        for entry in self.by_entity.scan_prefix(keys::entity_prefix(entity)) {
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            if keys::decode_entity(&key).is_some_and(|(_, _, seq)| seq <= head) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+    /// A consistent view of the store as it is now.
+    pub fn latest(&self) -> Result<Snapshot<'_>> {
+        self.snapshot(None)
     }
 
     /// Figures about the store.
     pub fn stats(&self) -> Result<Stats> {
+        let snapshot = self.latest()?;
         let head = self.head()?;
-        let mut order = self.replay_order(None)?;
+        let mut order = snapshot.replay_order(None)?;
         let first_at = order.next().transpose()?.map(|r| r.event.at);
-        let last_at = match self.by_time.iter().rev().find_map(|entry| {
-            let (key, _) = entry.ok()?;
-            let (start, seq) = keys::decode_time(&key)?;
-            (seq <= head.seq).then_some((start, seq))
-        }) {
-            Some((start, seq)) => Some(self.read_indexed(seq, start)?.event.at),
-            None => None,
-        };
+        let last_at = snapshot.last_in_replay_order()?.map(|r| r.event.at);
         Ok(Stats {
             events: head.seq,
             head,
             first_at,
             last_at,
-            first_recorded_at: self.get(1)?.map(|r| r.recorded_at),
-            entities: self.entities()?.len() as u64,
+            first_recorded_at: snapshot.get(1)?.map(|r| r.recorded_at),
+            entities: snapshot.entities()?.len() as u64,
             size_on_disk: self.db.size_on_disk().map_err(|e| self.storage(e))?,
         })
     }
+}
+
+/// Every id an event corrects must be stored already or be in the batch,
+/// and the batch must not correct in a circle.
+fn check_corrections(batch: &[Located], snapshot: &Snapshot<'_>) -> Result<()> {
+    let in_batch: HashMap<&str, usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.event.id.as_str(), i))
+        .collect();
+    let invalid = |index: usize, field: String, message: String| Error::Input {
+        origin: batch[index].origin.to_string(),
+        message: crate::event::Invalid::new(field, message).to_string(),
+    };
+    for (index, located) in batch.iter().enumerate() {
+        for (i, id) in located.event.corrects.iter().enumerate() {
+            if !in_batch.contains_key(id.as_str()) && snapshot.find(id)?.is_none() {
+                return Err(invalid(
+                    index,
+                    format!("corrects[{i}]"),
+                    format!("there is no event \"{id}\" in the store or in this batch to correct"),
+                ));
+            }
+        }
+    }
+    // Stored events can only correct stored events, so a cycle lies within
+    // the batch: a depth-first search over the batch's corrections finds it.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        Unseen,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::Unseen; batch.len()];
+    for root in 0..batch.len() {
+        if marks[root] != Mark::Unseen {
+            continue;
+        }
+        marks[root] = Mark::OnPath;
+        // (event index, index of its next correction to follow)
+        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&(node, next)) = path.last() {
+            let corrects = &batch[node].event.corrects;
+            if next == corrects.len() {
+                marks[node] = Mark::Done;
+                path.pop();
+                continue;
+            }
+            path.last_mut().expect("not empty").1 += 1;
+            let Some(&target) = in_batch.get(corrects[next].as_str()) else {
+                continue;
+            };
+            match marks[target] {
+                Mark::Unseen => {
+                    marks[target] = Mark::OnPath;
+                    path.push((target, 0));
+                }
+                Mark::OnPath => {
+                    let from = path
+                        .iter()
+                        .position(|(n, _)| *n == target)
+                        .expect("on the path");
+                    let mut circle: Vec<&str> = path[from..]
+                        .iter()
+                        .map(|(n, _)| batch[*n].event.id.as_str())
+                        .collect();
+                    circle.push(&batch[target].event.id);
+                    return Err(invalid(
+                        target,
+                        "corrects".into(),
+                        format!("the corrections go in a circle: {}", circle.join(" → ")),
+                    ));
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 fn encode_attr(kind: AttrKind, seq: u64) -> [u8; 9] {

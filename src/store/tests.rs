@@ -71,15 +71,18 @@ fn appends_get_gap_free_seqs_and_a_hash_chain() {
         )
         .unwrap();
     assert_eq!((r.appended[0].0, r.head), (3, 3));
-    let log: Vec<Record> = store.log().unwrap().map(Result::unwrap).collect();
+    let log: Vec<Record> = store.latest().unwrap().log().map(Result::unwrap).collect();
     assert_eq!(log.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(log[0].prev_hash, [0; 32]);
     assert_eq!(log[1].prev_hash, log[0].hash);
     assert_eq!(log[2].prev_hash, log[1].hash);
     assert_eq!(store.head().unwrap().hash, log[2].hash);
-    assert_eq!(ids(store.replay_order(None).unwrap()), ["b", "a", "c"]);
-    assert_eq!(store.find("b").unwrap().unwrap().seq, 2);
-    assert!(store.find("zz").unwrap().is_none());
+    assert_eq!(
+        ids(store.latest().unwrap().replay_order(None).unwrap()),
+        ["b", "a", "c"]
+    );
+    assert_eq!(store.latest().unwrap().find("b").unwrap().unwrap().seq, 2);
+    assert!(store.latest().unwrap().find("zz").unwrap().is_none());
 }
 
 #[test]
@@ -87,7 +90,11 @@ fn same_day_events_replay_in_append_order() {
     let (_dir, store) = fresh();
     append(&store, &[event("late", "2025-01-21", &[("x.v", set(1))])]);
     append(&store, &[event("later", "2025-01-21", &[("x.v", set(2))])]);
-    let state = store.state(AsOf::new(w("2025-01-21")), &[]).unwrap();
+    let state = store
+        .latest()
+        .unwrap()
+        .state(AsOf::new(w("2025-01-21")), &[])
+        .unwrap();
     assert_eq!(
         facts(&state),
         [("x.v".into(), "2".into(), "later".into(), false)]
@@ -180,9 +187,9 @@ fn a_failed_batch_writes_nothing() {
                 .is_err()
         );
         assert_eq!(store.head().unwrap(), before_head);
-        assert_eq!(ids(store.log().unwrap()), ["a"]);
+        assert_eq!(ids(store.latest().unwrap().log()), ["a"]);
         for id in ["b", "c", "d", "e"] {
-            assert!(store.find(id).unwrap().is_none());
+            assert!(store.latest().unwrap().find(id).unwrap().is_none());
         }
     }
 }
@@ -227,7 +234,7 @@ fn recorded_at_never_goes_backwards() {
             t("2026-04-01T00:00:00Z"),
         )
         .unwrap();
-    let log: Vec<Record> = store.log().unwrap().map(Result::unwrap).collect();
+    let log: Vec<Record> = store.latest().unwrap().log().map(Result::unwrap).collect();
     assert_eq!(log[1].recorded_at, t("2026-05-01T00:00:00Z"));
 }
 
@@ -261,13 +268,20 @@ fn backdated_appends_replay_as_if_appended_in_date_order() {
         "2030",
     ] {
         for query in [AsOf::new(w(date)), AsOf::strict(w(date))] {
-            let a = in_order.state(query, &[]).unwrap();
-            let b = backdated.state(query, &[]).unwrap();
+            let a = in_order.latest().unwrap().state(query, &[]).unwrap();
+            let b = backdated.latest().unwrap().state(query, &[]).unwrap();
             assert_eq!(a, b, "at {date}");
         }
     }
     assert_eq!(
-        facts(&backdated.state(AsOf::new(w("2024-07")), &[]).unwrap()).len(),
+        facts(
+            &backdated
+                .latest()
+                .unwrap()
+                .state(AsOf::new(w("2024-07")), &[])
+                .unwrap()
+        )
+        .len(),
         3
     );
 }
@@ -283,14 +297,24 @@ fn entity_scoped_state_equals_the_filtered_whole_state() {
     append(&store, &batch);
     for date in ["2019", "2020-06", "2022"] {
         let scoped = store
+            .latest()
+            .unwrap()
             .state(AsOf::new(w(date)), &["y".into(), "z".into()])
             .unwrap();
-        let mut whole = store.state(AsOf::new(w(date)), &[]).unwrap();
+        let mut whole = store
+            .latest()
+            .unwrap()
+            .state(AsOf::new(w(date)), &[])
+            .unwrap();
         whole.retain_entities(&["y".into(), "z".into()]);
         assert_eq!(scoped, whole, "at {date}");
     }
-    assert_eq!(store.entities().unwrap(), ["x", "y", "z"]);
-    let records = store.entity_records(&["y".into()], None).unwrap();
+    assert_eq!(store.latest().unwrap().entities().unwrap(), ["x", "y", "z"]);
+    let records = store
+        .latest()
+        .unwrap()
+        .entity_records(&["y".into()], None)
+        .unwrap();
     assert_eq!(
         records
             .iter()
@@ -325,7 +349,11 @@ fn a_batch_interrupted_before_publishing_is_removed_on_open() {
     // The next batch takes seq 2, and the attribute kind is free again.
     let r = append(&store, &[event("c", "2021", &[("y.s", set(5))])]);
     assert_eq!(r.appended, [(2, "c".to_string())]);
-    let state = store.state(AsOf::new(w("2022")), &[]).unwrap();
+    let state = store
+        .latest()
+        .unwrap()
+        .state(AsOf::new(w("2022")), &[])
+        .unwrap();
     assert_eq!(
         facts(&state),
         [
@@ -395,4 +423,128 @@ fn stats_describe_the_store() {
     assert_eq!(stats.entities, 2);
     assert!(stats.size_on_disk > 0);
     assert_eq!(stats.first_recorded_at, Some(now()));
+}
+
+#[test]
+fn entity_scoped_state_reads_only_that_entitys_records() {
+    let (_dir, store) = fresh();
+    let mut batch: Vec<Located> = (0..200)
+        .map(|i| event(&format!("x{i}"), "2020", &[("x.v", set(i))]))
+        .collect();
+    batch.push(event("y0", "2019", &[("y.v", set(1))]));
+    batch.push(event("y1", "2021", &[("y.v", set(2)), ("x.v", set(-1))]));
+    append(&store, &batch);
+    let snapshot = store.latest().unwrap();
+    let before = store.records_read();
+    let state = snapshot.state(AsOf::new(w("2030")), &["y".into()]).unwrap();
+    assert_eq!(store.records_read() - before, 2);
+    assert_eq!(
+        facts(&state),
+        [("y.v".into(), "2".into(), "y1".into(), false)]
+    );
+    let before = store.records_read();
+    snapshot.state(AsOf::new(w("2030")), &[]).unwrap();
+    assert_eq!(store.records_read() - before, 202);
+    // A query about 2019 reads nothing dated later.
+    let before = store.records_read();
+    snapshot.state(AsOf::new(w("2019")), &[]).unwrap();
+    assert_eq!(store.records_read() - before, 1);
+}
+
+#[test]
+fn corrections_must_name_known_events_and_must_not_go_in_circles() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2019", &[("x.v", set(1))])]);
+    let corrects = |id: &str, at: &str, targets: &[&str]| {
+        let mut e = event(id, at, &[]);
+        e.event.corrects = targets.iter().map(|t| t.to_string()).collect();
+        e
+    };
+    let err = store
+        .write(
+            &[corrects("b", "2019", &["nope"])],
+            IdPolicy::RequireNew,
+            None,
+            now(),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("field `corrects[0]`: there is no event \"nope\""),
+        "{err}"
+    );
+    let circle = [
+        corrects("b", "2019", &["c"]),
+        corrects("c", "2019", &["d"]),
+        corrects("d", "2019", &["b", "a"]),
+    ];
+    let err = store
+        .write(&circle, IdPolicy::RequireNew, None, now())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the corrections go in a circle: b → c → d → b"),
+        "{err}"
+    );
+    assert_eq!(store.head().unwrap().seq, 1);
+    // A correction inside one batch, and of a stored event, both work.
+    append(
+        &store,
+        &[
+            corrects("b", "2019-07", &["a", "c"]),
+            corrects("c", "2019", &[]),
+        ],
+    );
+    let snapshot = store.latest().unwrap();
+    assert!(snapshot.is_corrected(1) && snapshot.is_corrected(3) && !snapshot.is_corrected(2));
+    assert_eq!(snapshot.corrected_by(1).unwrap(), ["b"]);
+    assert!(
+        snapshot
+            .state(AsOf::new(w("2030")), &[])
+            .unwrap()
+            .is_empty()
+    );
+    let before = store.snapshot(Some(&crate::KnownAt::seq(1))).unwrap();
+    assert!(!before.is_corrected(1));
+    assert_eq!(before.state(AsOf::new(w("2030")), &[]).unwrap().len(), 1);
+}
+
+#[test]
+fn known_at_a_time_finds_the_records_appended_by_then() {
+    let (_dir, store) = fresh();
+    for (i, time) in [
+        "2026-01-01T00:00:00Z",
+        "2026-02-01T00:00:00Z",
+        "2026-03-01T12:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .write(
+                &[event(&format!("e{i}"), "2020", &[])],
+                IdPolicy::RequireNew,
+                None,
+                t(time),
+            )
+            .unwrap();
+    }
+    let head_at = |text: &str| {
+        store
+            .snapshot(Some(&crate::KnownAt::parse(text).unwrap()))
+            .unwrap()
+            .head()
+    };
+    assert_eq!(head_at("2025"), 0);
+    assert_eq!(head_at("2026-01"), 1);
+    assert_eq!(head_at("2026-02-01"), 2);
+    assert_eq!(head_at("2026-03-01T11:59:59Z"), 2);
+    assert_eq!(head_at("2026-03-01T12:00:00Z"), 3);
+    assert_eq!(head_at("2027"), 3);
+    assert_eq!(head_at("#2"), 2);
+    let err = store.snapshot(Some(&crate::KnownAt::seq(4))).err().unwrap();
+    assert!(
+        err.to_string().contains("beyond the log, whose head is #3"),
+        "{err}"
+    );
 }

@@ -1,0 +1,442 @@
+//! Reading the store: a [`Snapshot`] is the store as it was at one head
+//! (now, or `--known-at`), with the corrections known at that head. Every
+//! query reads through one snapshot, so it sees one consistent log.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Store, TimelineFilter, keys};
+use crate::diff::{FactChange, diff};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::history::{HistoryRow, history};
+use crate::known_at::{Bound, KnownAt};
+use crate::state::{AsOf, Fed, Replay, State};
+use crate::store::record::Record;
+
+/// The store as it was at one head.
+pub struct Snapshot<'s> {
+    store: &'s Store,
+    head: u64,
+    known_at: Option<KnownAt>,
+    /// Corrected seq → the seqs of the events that correct it, all at or
+    /// below the head.
+    corrected: BTreeMap<u64, Vec<u64>>,
+}
+
+/// An event of a timeline and the ids of the events that correct it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimelineEntry {
+    pub record: Record,
+    pub corrected_by: Vec<String>,
+}
+
+impl Store {
+    /// A consistent view of the store as it is now, or as it was at `known_at`.
+    pub fn snapshot(&self, known_at: Option<&KnownAt>) -> Result<Snapshot<'_>> {
+        let head = self.head()?.seq;
+        let limit = match known_at.map(KnownAt::bound) {
+            None => head,
+            Some(Bound::Seq(n)) if n > head => {
+                return Err(Error::Usage(format!(
+                    "--known-at #{n} is beyond the log, whose head is #{head}"
+                )));
+            }
+            Some(Bound::Seq(n)) => n,
+            Some(Bound::RecordedBefore(_)) => {
+                let known_at = known_at.expect("matched Some");
+                // recorded_at never goes backwards: the known records are a prefix.
+                let (mut known, mut unknown) = (0, head + 1);
+                while unknown - known > 1 {
+                    let mid = known + (unknown - known) / 2;
+                    if known_at.keeps_time(self.read(mid)?.recorded_at) {
+                        known = mid;
+                    } else {
+                        unknown = mid;
+                    }
+                }
+                known
+            }
+        };
+        let mut corrected: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for entry in self.corrected.iter() {
+            let (key, _) = entry.map_err(|e| self.storage(e))?;
+            let (target, by) = keys::decode_pair(&key)
+                .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
+            if by <= limit {
+                corrected.entry(target).or_default().push(by);
+            }
+        }
+        Ok(Snapshot {
+            store: self,
+            head: limit,
+            known_at: known_at.cloned(),
+            corrected,
+        })
+    }
+}
+
+impl Snapshot<'_> {
+    /// The last seq this snapshot sees.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// The known-at bound it was taken at, if any.
+    pub fn known_at(&self) -> Option<&KnownAt> {
+        self.known_at.as_ref()
+    }
+
+    /// The record at `seq`, if the snapshot sees it.
+    pub fn get(&self, seq: u64) -> Result<Option<Record>> {
+        if seq == 0 || seq > self.head {
+            return Ok(None);
+        }
+        self.store.read(seq).map(Some)
+    }
+
+    /// The record of the event with this id, if the snapshot sees it.
+    pub fn find(&self, id: &str) -> Result<Option<Record>> {
+        let store = self.store;
+        let Some(value) = store
+            .by_id
+            .get(id.as_bytes())
+            .map_err(|e| store.storage(e))?
+        else {
+            return Ok(None);
+        };
+        let seq = keys::decode_seq(&value).ok_or_else(|| {
+            Error::Corrupt(format!("the id index entry of \"{id}\" is unreadable"))
+        })?;
+        if seq > self.head {
+            return Ok(None);
+        }
+        let record = store.read(seq)?;
+        if record.event.id != id {
+            return Err(Error::Corrupt(format!(
+                "the id index sends \"{id}\" to record {seq}, which holds \"{}\"",
+                record.event.id
+            )));
+        }
+        Ok(Some(record))
+    }
+
+    /// Whether a later event (known to this snapshot) corrects `seq`.
+    pub fn is_corrected(&self, seq: u64) -> bool {
+        self.corrected.contains_key(&seq)
+    }
+
+    /// The ids of the events that correct `seq`, in append order.
+    pub fn corrected_by(&self, seq: u64) -> Result<Vec<String>> {
+        let Some(by) = self.corrected.get(&seq) else {
+            return Ok(Vec::new());
+        };
+        by.iter()
+            .map(|&s| self.store.read(s).map(|r| r.event.id))
+            .collect()
+    }
+
+    /// Every record in append order, corrected ones included.
+    pub fn log(&self) -> impl Iterator<Item = Result<Record>> + '_ {
+        (1..=self.head).map(move |seq| self.store.read(seq))
+    }
+
+    /// Records in replay order (interval start, then seq) whose interval
+    /// starts before `before` (seconds since the epoch), or all of them;
+    /// corrected events are left out.
+    pub fn replay_order(
+        &self,
+        before: Option<i64>,
+    ) -> Result<impl Iterator<Item = Result<Record>> + '_> {
+        let store = self.store;
+        let range = match before {
+            Some(t) => store.by_time.range(..keys::time(t, 0)),
+            None => store.by_time.iter(),
+        };
+        Ok(range.filter_map(move |entry| {
+            let (key, _) = match entry {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(store.storage(e))),
+            };
+            let Some((start, seq)) = keys::decode_time(&key) else {
+                return Some(Err(Error::Corrupt(
+                    "a replay-order index key is unreadable".into(),
+                )));
+            };
+            (seq <= self.head && !self.is_corrected(seq)).then(|| self.read_indexed(seq, start))
+        }))
+    }
+
+    /// The latest record in replay order, corrected ones included.
+    pub(super) fn last_in_replay_order(&self) -> Result<Option<Record>> {
+        for entry in self.store.by_time.iter().rev() {
+            let (key, _) = entry.map_err(|e| self.store.storage(e))?;
+            let (start, seq) = keys::decode_time(&key)
+                .ok_or_else(|| Error::Corrupt("a replay-order index key is unreadable".into()))?;
+            if seq <= self.head {
+                return self.read_indexed(seq, start).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads a record an index points to and checks that they agree.
+    fn read_indexed(&self, seq: u64, start: i64) -> Result<Record> {
+        let record = self.store.read(seq)?;
+        if record.event.at.start() != start {
+            return Err(Error::Corrupt(format!(
+                "an index entry places record {seq} at {start}, but its event is dated {}",
+                record.event.at
+            )));
+        }
+        Ok(record)
+    }
+
+    /// The (start, seq) of every record that changes any of `entities`,
+    /// starting before `before` (or all), in replay order.
+    fn entity_positions(
+        &self,
+        entities: &[String],
+        before: Option<i64>,
+    ) -> Result<BTreeSet<(i64, u64)>> {
+        let store = self.store;
+        let mut positions = BTreeSet::new();
+        for entity in entities {
+            let prefix = keys::entity_prefix(entity);
+            let end = match before {
+                Some(t) => keys::entity(entity, t, 0),
+                None => keys::prefix_end(&prefix),
+            };
+            for entry in store.by_entity.range(prefix..end) {
+                let (key, _) = entry.map_err(|e| store.storage(e))?;
+                let (_, start, seq) = keys::decode_entity(&key)
+                    .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
+                if seq <= self.head {
+                    positions.insert((start, seq));
+                }
+            }
+        }
+        Ok(positions)
+    }
+
+    /// The records that change any of `entities`, in replay order, whose
+    /// interval starts before `before` (or all), read through the entity
+    /// index; corrected events are left out.
+    pub fn entity_records(&self, entities: &[String], before: Option<i64>) -> Result<Vec<Record>> {
+        self.entity_positions(entities, before)?
+            .into_iter()
+            .filter(|(_, seq)| !self.is_corrected(*seq))
+            .map(|(start, seq)| self.read_indexed(seq, start))
+            .collect()
+    }
+
+    /// The records a query about `entities` (all, if empty) reads, in replay
+    /// order, up to `before`.
+    fn records(&self, entities: &[String], before: Option<i64>) -> Result<Vec<Record>> {
+        if entities.is_empty() {
+            self.replay_order(before)?.collect()
+        } else {
+            self.entity_records(entities, before)
+        }
+    }
+
+    /// The state at `query`: every fact, or only those about `entities`
+    /// (read through the entity index) when it is not empty.
+    pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
+        let mut replay = Replay::new(query);
+        let mut feed = |event: &Event| replay.feed(event) != Fed::Past;
+        if entities.is_empty() {
+            for record in self.replay_order(Some(query.end()))? {
+                if !feed(&record?.event) {
+                    break;
+                }
+            }
+        } else {
+            for record in self.entity_records(entities, Some(query.end()))? {
+                if !feed(&record.event) {
+                    break;
+                }
+            }
+        }
+        let mut state = replay.finish();
+        if !entities.is_empty() {
+            state.retain_entities(entities);
+        }
+        Ok(state)
+    }
+
+    /// What changed between the state at `from` and the state at `to`
+    /// (about `entities`, if not empty), each change with its events.
+    /// `from` must not end after `to`.
+    pub fn diff(&self, from: AsOf, to: AsOf, entities: &[String]) -> Result<Vec<FactChange>> {
+        let mut before = Replay::new(from);
+        let mut after = Replay::new(to);
+        let mut between: Vec<Event> = Vec::new();
+        for record in self.records(entities, Some(to.end()))? {
+            let event = record.event;
+            let applied = |fed: Fed| matches!(fed, Fed::Certain | Fed::Uncertain);
+            let was = applied(before.feed(&event));
+            if applied(after.feed(&event)) && !was {
+                between.push(event);
+            }
+        }
+        let (mut old, mut new) = (before.finish(), after.finish());
+        if !entities.is_empty() {
+            old.retain_entities(entities);
+            new.retain_entities(entities);
+        }
+        let between: Vec<&Event> = between.iter().collect();
+        Ok(diff(&old, &new, &between))
+    }
+
+    /// Every change to `entity` (only `attr`, if given) in replay order,
+    /// with `until` expiries as rows of their own. An entity or attribute
+    /// the snapshot has never seen is an error that suggests the closest.
+    pub fn history(&self, entity: &str, attr: Option<&str>) -> Result<Vec<HistoryRow>> {
+        let entities = [entity.to_string()];
+        if self.entity_positions(&entities, None)?.is_empty() {
+            let known = self.entities()?;
+            return Err(Error::Usage(format!(
+                "no entity \"{entity}\" in the store{}",
+                suggest(entity, &known)
+            )));
+        }
+        if let Some(attr) = attr {
+            let attrs = self.attrs(entity)?;
+            if !attrs.iter().any(|a| a == attr) {
+                return Err(Error::Usage(format!(
+                    "entity \"{entity}\" has no attribute \"{attr}\"{}",
+                    suggest(attr, &attrs)
+                )));
+            }
+        }
+        let records = self.entity_records(&entities, None)?;
+        Ok(history(
+            entity,
+            attr,
+            records.iter().map(|r| (r.seq, &r.event)),
+        ))
+    }
+
+    /// The events that pass `filter`, in replay order, with the ids of the
+    /// events that correct them. Corrected events are left out unless
+    /// `with_corrected`.
+    pub fn timeline(
+        &self,
+        filter: &TimelineFilter,
+        with_corrected: bool,
+    ) -> Result<Vec<TimelineEntry>> {
+        let before = filter.to.map(crate::when::When::end);
+        let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
+            let range = match before {
+                Some(t) => self.store.by_time.range(..keys::time(t, 0)),
+                None => self.store.by_time.iter(),
+            };
+            let mut positions = Vec::new();
+            for entry in range {
+                let (key, _) = entry.map_err(|e| self.store.storage(e))?;
+                let position = keys::decode_time(&key).ok_or_else(|| {
+                    Error::Corrupt("a replay-order index key is unreadable".into())
+                })?;
+                if position.1 <= self.head {
+                    positions.push(position);
+                }
+            }
+            positions
+        } else {
+            self.entity_positions(&filter.entities, before)?
+                .into_iter()
+                .collect()
+        };
+        let from = filter.from.map(crate::when::When::start);
+        let mut entries = Vec::new();
+        for (start, seq) in positions {
+            if !with_corrected && self.is_corrected(seq) {
+                continue;
+            }
+            let record = self.read_indexed(seq, start)?;
+            let event = &record.event;
+            if from.is_some_and(|from| event.at.end() <= from)
+                || !(filter.tags.is_empty() || event.tags.iter().any(|t| filter.tags.contains(t)))
+            {
+                continue;
+            }
+            let corrected_by = self.corrected_by(seq)?;
+            entries.push(TimelineEntry {
+                record,
+                corrected_by,
+            });
+        }
+        Ok(entries)
+    }
+
+    /// Every entity the snapshot's events change, sorted.
+    pub fn entities(&self) -> Result<Vec<String>> {
+        let store = self.store;
+        let mut entities = Vec::new();
+        let mut next: Vec<u8> = Vec::new();
+        while let Some(entry) = store.by_entity.range(next.clone()..).next() {
+            let (key, _) = entry.map_err(|e| store.storage(e))?;
+            let (entity, _, _) = keys::decode_entity(&key)
+                .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
+            let entity = entity.to_string();
+            next = keys::prefix_end(&keys::entity_prefix(&entity));
+            if !self
+                .entity_positions(std::slice::from_ref(&entity), None)?
+                .is_empty()
+            {
+                entities.push(entity);
+            }
+        }
+        Ok(entities)
+    }
+
+    /// Every attribute of `entity` the snapshot's events change, sorted.
+    pub fn attrs(&self, entity: &str) -> Result<Vec<String>> {
+        let store = self.store;
+        let mut attrs = Vec::new();
+        for entry in store.attrs.scan_prefix(keys::entity_prefix(entity)) {
+            let (key, value) = entry.map_err(|e| store.storage(e))?;
+            let known = super::decode_attr(&value).is_some_and(|(_, seq)| seq <= self.head);
+            if known {
+                let attr = &key[entity.len() + 1..];
+                attrs.push(String::from_utf8_lossy(attr).into_owned());
+            }
+        }
+        Ok(attrs)
+    }
+}
+
+/// ", did you mean ...?" with the up to three known names closest to
+/// `wanted`, or nothing when none is close.
+fn suggest(wanted: &str, known: &[String]) -> String {
+    let mut scored: Vec<(f64, &String)> = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(wanted, k), k))
+        .filter(|(score, _)| *score > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let names: Vec<String> = scored
+        .iter()
+        .take(3)
+        .map(|(_, k)| format!("\"{k}\""))
+        .collect();
+    match names.len() {
+        0 => String::new(),
+        _ => format!("; did you mean {}?", names.join(" or ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggest;
+
+    #[test]
+    fn suggestions_name_the_closest_known_names() {
+        let known: Vec<String> = ["openai", "oracle", "softbank", "stargate"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(suggest("opnai", &known), "; did you mean \"openai\"?");
+        assert_eq!(suggest("stargat", &known), "; did you mean \"stargate\"?");
+        assert_eq!(suggest("zzzzzz", &known), "");
+    }
+}

@@ -1,0 +1,613 @@
+//! The store against a naive model.
+//!
+//! Random event sets (mixed precisions, set/unset/add/remove, `until`,
+//! corrections) are appended in several batches in shuffled date order;
+//! `state`, `diff` and `history` at random dates, strictness and known-at
+//! positions must agree with a deliberately simple reference written here:
+//! filter, sort, fold — no indexes, no heap, no shared code with the replay.
+//!
+//! 256 cases by default; set PROPTEST_CASES for more.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+
+use chronik::diff::ChangeKind;
+use chronik::history::HistoryOp;
+use chronik::store::{IdPolicy, OpenMode, Store};
+use chronik::{AsOf, Change, Event, KnownAt, Located, Op, Origin, Value, When};
+
+const ENTITIES: [&str; 3] = ["a", "b", "c"];
+/// Attributes named `s*` are single-valued, `m*` are sets.
+const ATTRS: [&str; 4] = ["s1", "s2", "m1", "m2"];
+
+fn is_set(attr: &str) -> bool {
+    attr.starts_with('m')
+}
+
+// ---------------------------------------------------------------- generators
+
+fn when_in(years: std::ops::RangeInclusive<i32>) -> impl Strategy<Value = When> {
+    (years, 0..10u8, 1..=12u32, 1..=28u32, 0..24u32).prop_map(|(y, p, m, d, h)| {
+        let text = match p {
+            0..=2 => format!("{y:04}"),
+            3..=5 => format!("{y:04}-{m:02}"),
+            6..=8 => format!("{y:04}-{m:02}-{d:02}"),
+            _ => format!("{y:04}-{m:02}-{d:02}T{h:02}:00:00Z"),
+        };
+        When::parse(&text).unwrap()
+    })
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0..3i64).prop_map(Value::Int),
+        (0..3usize).prop_map(|i| Value::Ref(ENTITIES[i].to_string())),
+    ]
+}
+
+/// (entity, attr, op) with an `until` that may end before the event (dropped later).
+fn change() -> impl Strategy<Value = (usize, usize, bool, Value, Option<When>)> {
+    (
+        0..3usize,
+        0..4usize,
+        any::<bool>(),
+        value(),
+        proptest::option::weighted(0.25, when_in(2019..=2022)),
+    )
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    /// Events in append order.
+    events: Vec<Event>,
+    /// Where each batch ends (exclusive), increasing, last = events.len().
+    batch_ends: Vec<usize>,
+    queries: Vec<Query>,
+}
+
+#[derive(Debug, Clone)]
+struct Query {
+    from: When,
+    to: When,
+    strict: bool,
+    /// Known-at as a fraction of the head.
+    known: f64,
+    entity: usize,
+    attr: Option<usize>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let event = (
+        when_in(2019..=2021),
+        proptest::collection::vec(change(), 0..4),
+    );
+    (
+        proptest::collection::vec(event, 1..10),
+        proptest::collection::vec(
+            proptest::option::weighted(0.2, any::<prop::sample::Index>()),
+            10,
+        ),
+        proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+        proptest::collection::vec(
+            (
+                when_in(2018..=2023),
+                when_in(2018..=2023),
+                any::<bool>(),
+                0.0..=1.0f64,
+                0..3usize,
+                proptest::option::of(0..4usize),
+            ),
+            4,
+        ),
+    )
+        .prop_flat_map(|(specs, corrects, cuts, queries)| {
+            let n = specs.len();
+            let order: Vec<usize> = (0..n).collect();
+            (
+                Just((specs, corrects, cuts, queries)),
+                Just(order).prop_shuffle(),
+            )
+        })
+        .prop_map(|((specs, corrects, cuts, queries), order)| {
+            let mut events: Vec<Event> = Vec::new();
+            for (position, &i) in order.iter().enumerate() {
+                let (at, changes) = &specs[i];
+                let changes = changes
+                    .iter()
+                    .map(|(e, a, first_kind, v, until)| {
+                        let attr = ATTRS[*a];
+                        let until = until.filter(|u| u.end() > at.start());
+                        let op = match (is_set(attr), first_kind) {
+                            (false, true) => Op::Set {
+                                value: v.clone(),
+                                until,
+                            },
+                            (false, false) => Op::Unset,
+                            (true, true) => Op::Add {
+                                value: v.clone(),
+                                until,
+                            },
+                            (true, false) => Op::Remove { value: v.clone() },
+                        };
+                        Change {
+                            entity: ENTITIES[*e].to_string(),
+                            attr: attr.to_string(),
+                            op,
+                        }
+                    })
+                    .collect();
+                // Corrections point at an event appended before this one.
+                let corrects = match (position, corrects[position]) {
+                    (p, Some(index)) if p > 0 => vec![events[index.index(p)].id.clone()],
+                    _ => vec![],
+                };
+                events.push(Event {
+                    id: format!("e{i}"),
+                    at: *at,
+                    title: format!("event {i}"),
+                    summary: None,
+                    tags: vec![],
+                    sources: vec![],
+                    corrects,
+                    changes,
+                });
+            }
+            let n = events.len();
+            let mut batch_ends: Vec<usize> = cuts.iter().map(|c| c.index(n) + 1).collect();
+            batch_ends.push(n);
+            batch_ends.sort();
+            batch_ends.dedup();
+            let queries = queries
+                .into_iter()
+                .map(|(a, b, strict, known, entity, attr)| {
+                    let (from, to) = if a.end() <= b.end() { (a, b) } else { (b, a) };
+                    Query {
+                        from,
+                        to,
+                        strict,
+                        known,
+                        entity,
+                        attr,
+                    }
+                })
+                .collect();
+            Case {
+                events,
+                batch_ends,
+                queries,
+            }
+        })
+}
+
+// ---------------------------------------------------------------- the model
+
+/// A fact of the model: (value, event, since, uncertain, until).
+type ModelFact = (Value, String, When, bool, Option<When>);
+
+/// The records known at `known`, minus every event a known record corrects,
+/// sorted into replay order: a filter and a sort.
+fn visible(log: &[(u64, Event)], known: u64) -> Vec<(u64, Event)> {
+    let known_records: Vec<&(u64, Event)> = log.iter().filter(|(seq, _)| *seq <= known).collect();
+    let corrected: BTreeSet<&String> = known_records
+        .iter()
+        .flat_map(|(_, e)| &e.corrects)
+        .collect();
+    let mut events: Vec<(u64, Event)> = known_records
+        .into_iter()
+        .filter(|(_, e)| !corrected.contains(&e.id))
+        .cloned()
+        .collect();
+    events.sort_by_key(|(seq, e)| (e.at.start(), *seq));
+    events
+}
+
+fn applied(event: &Event, q: i64, strict: bool) -> bool {
+    event.at.start() < q && !(strict && event.at.end() > q)
+}
+
+/// Removes every fact whose `until` has ended by `t` (its end is at or before `t`).
+fn expire(facts: &mut BTreeMap<(String, String), Vec<ModelFact>>, t: i64) {
+    for values in facts.values_mut() {
+        values.retain(|(.., until)| until.is_none_or(|u| u.end() > t));
+    }
+    facts.retain(|_, values| !values.is_empty());
+}
+
+fn model_state(
+    log: &[(u64, Event)],
+    known: u64,
+    at: When,
+    strict: bool,
+) -> BTreeMap<(String, String), Vec<ModelFact>> {
+    let q = at.end();
+    let mut facts: BTreeMap<(String, String), Vec<ModelFact>> = BTreeMap::new();
+    for (_, event) in visible(log, known) {
+        if event.at.start() >= q {
+            break;
+        }
+        expire(&mut facts, event.at.start());
+        if !applied(&event, q, strict) {
+            continue;
+        }
+        let uncertain = event.at.end() > q;
+        for c in &event.changes {
+            let values = facts.entry((c.entity.clone(), c.attr.clone())).or_default();
+            let fact = |v: &Value, until| (v.clone(), event.id.clone(), event.at, uncertain, until);
+            match &c.op {
+                Op::Set { value, until } => *values = vec![fact(value, *until)],
+                Op::Unset => values.clear(),
+                Op::Add { value, until } => {
+                    values.retain(|f| f.0 != *value);
+                    values.push(fact(value, *until));
+                }
+                Op::Remove { value } => values.retain(|f| f.0 != *value),
+            }
+        }
+        facts.retain(|_, values| !values.is_empty());
+    }
+    expire(&mut facts, q - 1);
+    for values in facts.values_mut() {
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    facts
+}
+
+type Row = (String, String, Value, String, When, bool);
+
+fn model_rows(
+    facts: &BTreeMap<(String, String), Vec<ModelFact>>,
+    entity: Option<&str>,
+) -> Vec<Row> {
+    facts
+        .iter()
+        .filter(|((e, _), _)| entity.is_none_or(|want| want == e))
+        .flat_map(|((e, a), values)| {
+            values.iter().map(|(v, ev, since, u, _)| {
+                (e.clone(), a.clone(), v.clone(), ev.clone(), *since, *u)
+            })
+        })
+        .collect()
+}
+
+/// (entity, attr, kind, before, after, events) of the model's diff.
+type DiffRow = (
+    String,
+    String,
+    ChangeKind,
+    Option<Value>,
+    Option<Value>,
+    Vec<String>,
+);
+
+fn model_diff(
+    log: &[(u64, Event)],
+    known: u64,
+    from: When,
+    to: When,
+    strict: bool,
+) -> Vec<DiffRow> {
+    let before = model_state(log, known, from, strict);
+    let after = model_state(log, known, to, strict);
+    let between: Vec<Event> = visible(log, known)
+        .into_iter()
+        .map(|(_, e)| e)
+        .filter(|e| applied(e, to.end(), strict) && !applied(e, from.end(), strict))
+        .collect();
+    let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+    let mut rows = Vec::new();
+    for key in keys {
+        let (entity, attr) = key;
+        let old = before.get(key).cloned().unwrap_or_default();
+        let new = after.get(key).cloned().unwrap_or_default();
+        let mut pairs: Vec<(Option<ModelFact>, Option<ModelFact>)> = Vec::new();
+        if is_set(attr) {
+            let members: BTreeSet<Value> = old.iter().chain(&new).map(|f| f.0.clone()).collect();
+            for m in members {
+                pairs.push((
+                    old.iter().find(|f| f.0 == m).cloned(),
+                    new.iter().find(|f| f.0 == m).cloned(),
+                ));
+            }
+        } else {
+            pairs.push((old.first().cloned(), new.first().cloned()));
+        }
+        for (o, n) in pairs {
+            let kind = match (&o, &n) {
+                (None, None) => continue,
+                (None, Some(_)) => ChangeKind::Added,
+                (Some(_), None) => ChangeKind::Removed,
+                (Some(a), Some(b)) if a.0 == b.0 && a.3 == b.3 => continue,
+                (Some(a), Some(b)) if a.0 == b.0 => ChangeKind::Certainty,
+                _ => ChangeKind::Changed,
+            };
+            let member = n.as_ref().or(o.as_ref()).map(|f| f.0.clone());
+            let mut events: Vec<String> = between
+                .iter()
+                .filter(|e| {
+                    e.changes.iter().any(|c| {
+                        &c.entity == entity
+                            && &c.attr == attr
+                            && (!is_set(attr) || c.op.value() == member.as_ref())
+                    })
+                })
+                .map(|e| e.id.clone())
+                .collect();
+            if let Some(f) = &n
+                && !events.contains(&f.1)
+            {
+                events.push(f.1.clone());
+            }
+            if events.is_empty()
+                && let Some(f) = &o
+            {
+                events.push(f.1.clone());
+            }
+            rows.push((
+                entity.clone(),
+                attr.clone(),
+                kind,
+                o.map(|f| f.0),
+                n.map(|f| f.0),
+                events,
+            ));
+        }
+    }
+    rows
+}
+
+/// (seq, event, at, attr, op, value, until) of the model's history, or None
+/// for an entity or attribute that no known record mentions.
+type HistoryLine = (
+    u64,
+    String,
+    When,
+    String,
+    HistoryOp,
+    Option<Value>,
+    Option<When>,
+);
+
+fn model_history(
+    log: &[(u64, Event)],
+    known: u64,
+    entity: &str,
+    attr: Option<&str>,
+) -> Option<Vec<HistoryLine>> {
+    let mentions = |e: &Event, a: Option<&str>| {
+        e.changes
+            .iter()
+            .any(|c| c.entity == entity && a.is_none_or(|a| a == c.attr))
+    };
+    let known_records: Vec<&(u64, Event)> = log.iter().filter(|(seq, _)| *seq <= known).collect();
+    if !known_records.iter().any(|(_, e)| mentions(e, None))
+        || !known_records.iter().any(|(_, e)| mentions(e, attr))
+    {
+        return None;
+    }
+    let wanted = |a: &str| attr.is_none_or(|w| w == a);
+    let events: Vec<(u64, Event)> = visible(log, known)
+        .into_iter()
+        .filter(|(_, e)| mentions(e, None))
+        .collect();
+    // What each attribute of the entity holds: (value, seq and id of the event, until).
+    type Held = Vec<(Value, u64, String, Option<When>)>;
+    let mut held: BTreeMap<String, Held> = BTreeMap::new();
+    let mut lines = Vec::new();
+    // Ends every held fact whose until ends at or before `t`, in order of
+    // (end, attribute, value), as rows.
+    let expire_through =
+        |held: &mut BTreeMap<String, Held>, lines: &mut Vec<HistoryLine>, t: i64| {
+            let mut ended: Vec<(i64, String, Value, u64, String, When)> = Vec::new();
+            for (a, values) in held.iter_mut() {
+                values.retain(|(v, seq, id, until)| match until {
+                    Some(u) if u.end() <= t => {
+                        ended.push((u.end(), a.clone(), v.clone(), *seq, id.clone(), *u));
+                        false
+                    }
+                    _ => true,
+                });
+            }
+            ended.sort_by(|x, y| (x.0, &x.1, &x.2).cmp(&(y.0, &y.1, &y.2)));
+            for (end, a, v, seq, id, u) in ended {
+                if wanted(&a) {
+                    let at = When::from_parts(end, u.precision()).unwrap();
+                    lines.push((seq, id, at, a, HistoryOp::Expire, Some(v), Some(u)));
+                }
+            }
+        };
+    for (seq, event) in &events {
+        expire_through(&mut held, &mut lines, event.at.start());
+        for c in event.changes.iter().filter(|c| c.entity == entity) {
+            let values = held.entry(c.attr.clone()).or_default();
+            let fact =
+                |v: &Value, until: &Option<When>| (v.clone(), *seq, event.id.clone(), *until);
+            let op = match &c.op {
+                Op::Set { value, until } => {
+                    *values = vec![fact(value, until)];
+                    HistoryOp::Set
+                }
+                Op::Unset => {
+                    values.clear();
+                    HistoryOp::Unset
+                }
+                Op::Add { value, until } => {
+                    values.retain(|f| f.0 != *value);
+                    values.push(fact(value, until));
+                    HistoryOp::Add
+                }
+                Op::Remove { value } => {
+                    values.retain(|f| f.0 != *value);
+                    HistoryOp::Remove
+                }
+            };
+            if wanted(&c.attr) {
+                lines.push((
+                    *seq,
+                    event.id.clone(),
+                    event.at,
+                    c.attr.clone(),
+                    op,
+                    c.op.value().cloned(),
+                    c.op.until(),
+                ));
+            }
+        }
+    }
+    // History looks to the end of the last year a date can name.
+    let last = When::parse("9999").unwrap().end();
+    expire_through(&mut held, &mut lines, last - 1);
+    Some(lines)
+}
+
+// ---------------------------------------------------------------- the test
+
+fn located(e: &Event) -> Located {
+    Located {
+        event: e.clone(),
+        origin: Origin {
+            file: "model".into(),
+            number: 1,
+            line: None,
+            id: Some(e.id.clone()),
+        },
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn check(case: &Case) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s"), OpenMode::CreateIfMissing).unwrap();
+    let mut start = 0;
+    for &end in &case.batch_ends {
+        let batch: Vec<Located> = case.events[start..end].iter().map(located).collect();
+        store
+            .write(&batch, IdPolicy::RequireNew, None, now())
+            .unwrap();
+        start = end;
+    }
+    let log: Vec<(u64, Event)> = case
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64 + 1, e.clone()))
+        .collect();
+    let head = log.len() as u64;
+    for q in &case.queries {
+        let known = ((head as f64) * q.known).round() as u64;
+        let snapshot = store.snapshot(Some(&KnownAt::seq(known))).unwrap();
+        let entity = ENTITIES[q.entity];
+
+        for at in [q.from, q.to] {
+            let query = AsOf {
+                at,
+                strict: q.strict,
+            };
+            let model = model_state(&log, known, at, q.strict);
+            let state = snapshot.state(query, &[]).unwrap();
+            let rows: Vec<Row> = state
+                .facts()
+                .map(|f| {
+                    let p = f.provenance;
+                    (
+                        f.entity.to_string(),
+                        f.attr.to_string(),
+                        f.value.clone(),
+                        p.event.clone(),
+                        p.since,
+                        p.uncertain,
+                    )
+                })
+                .collect();
+            prop_assert_eq!(
+                &rows,
+                &model_rows(&model, None),
+                "state at {} strict {} known #{}",
+                at,
+                q.strict,
+                known
+            );
+            let scoped = snapshot.state(query, &[entity.to_string()]).unwrap();
+            let scoped_rows: Vec<Row> = rows.iter().filter(|r| r.0 == entity).cloned().collect();
+            prop_assert_eq!(
+                scoped.facts().count(),
+                scoped_rows.len(),
+                "entity state of {}",
+                entity
+            );
+            prop_assert_eq!(scoped, {
+                let mut s = state.clone();
+                s.retain_entities(&[entity.to_string()]);
+                s
+            });
+        }
+
+        let from = AsOf {
+            at: q.from,
+            strict: q.strict,
+        };
+        let to = AsOf {
+            at: q.to,
+            strict: q.strict,
+        };
+        let diff: Vec<DiffRow> = snapshot
+            .diff(from, to, &[])
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.entity,
+                    c.attr,
+                    c.kind,
+                    c.before.map(|b| b.0),
+                    c.after.map(|a| a.0),
+                    c.events,
+                )
+            })
+            .collect();
+        prop_assert_eq!(
+            &diff,
+            &model_diff(&log, known, q.from, q.to, q.strict),
+            "diff {} to {}",
+            q.from,
+            q.to
+        );
+
+        let attr = q.attr.map(|a| ATTRS[a]);
+        let history = snapshot.history(entity, attr).ok().map(|rows| {
+            rows.into_iter()
+                .map(|r| (r.seq, r.event, r.at, r.attr, r.op, r.value, r.until))
+                .collect::<Vec<HistoryLine>>()
+        });
+        prop_assert_eq!(
+            history,
+            model_history(&log, known, entity, attr),
+            "history of {} {:?}",
+            entity,
+            attr
+        );
+    }
+    Ok(())
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_store_agrees_with_the_naive_model(case in case()) {
+        check(&case)?;
+    }
+}
