@@ -214,7 +214,8 @@ fn state_text(
 /// ", as known at #3" for headings, or nothing.
 pub fn known_at_text(snapshot: &Snapshot<'_>) -> String {
     match snapshot.known_at() {
-        Some(k) => format!(", as known at {k} (seq {})", snapshot.head()),
+        Some(k) if k.to_string().starts_with('#') => format!(", as known at {k}"),
+        Some(k) => format!(", as known at {k} (#{})", snapshot.head()),
         None => String::new(),
     }
 }
