@@ -21,6 +21,10 @@
 mod keys;
 pub mod record;
 mod snapshot;
+mod verify;
+
+#[doc(hidden)]
+pub mod tamper;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,7 @@ use crate::event::{AttrKind, Event, Located, validate_batch};
 use crate::when::When;
 pub use record::{Hash, Record};
 pub use snapshot::{Snapshot, TimelineEntry};
+pub use verify::{Problem, Verified};
 
 /// The store format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
