@@ -102,6 +102,11 @@ impl State {
 
     /// Applies `event`'s changes in the order written; every fact it sets or
     /// adds takes `event` as its provenance, flagged `uncertain` as given.
+    ///
+    /// An uncertain event (coarser than the question) never makes a certain
+    /// fact less certain than it is: setting or adding a value that already
+    /// holds for certain keeps the certain provenance, and unsetting or
+    /// removing a fact keeps it, flagged uncertain, since it may still hold.
     pub fn apply(&mut self, event: &Event, uncertain: bool) {
         for change in &event.changes {
             let key = (change.entity.clone(), change.attr.clone());
@@ -111,16 +116,26 @@ impl State {
                 uncertain,
                 until,
             };
+            // Whether an uncertain event meets a fact it cannot make less certain.
+            let keeps = |held: &Provenance| uncertain && !held.uncertain;
             match &change.op {
                 Op::Set { value, until } => {
+                    if let Some(Slot::One(held, p)) = self.slots.get(&key)
+                        && held == value
+                        && keeps(p)
+                    {
+                        continue;
+                    }
                     self.slots
                         .insert(key, Slot::One(value.clone(), provenance(*until)));
                 }
-                Op::Unset => {
-                    if let Some(Slot::One(..)) = self.slots.get(&key) {
+                Op::Unset => match self.slots.get_mut(&key) {
+                    Some(Slot::One(_, p)) if uncertain => p.uncertain = true,
+                    Some(Slot::One(..)) => {
                         self.slots.remove(&key);
                     }
-                }
+                    _ => {}
+                },
                 Op::Add { value, until } => {
                     let slot = self
                         .slots
@@ -130,12 +145,21 @@ impl State {
                         *slot = Slot::Many(BTreeMap::new());
                     }
                     if let Slot::Many(members) = slot {
+                        if members.get(value).is_some_and(keeps) {
+                            continue;
+                        }
                         members.insert(value.clone(), provenance(*until));
                     }
                 }
                 Op::Remove { value } => {
                     if let Some(Slot::Many(members)) = self.slots.get_mut(&key) {
-                        members.remove(value);
+                        match members.get_mut(value) {
+                            Some(p) if uncertain => p.uncertain = true,
+                            Some(_) => {
+                                members.remove(value);
+                            }
+                            None => {}
+                        }
                         if members.is_empty() {
                             self.slots.remove(&key);
                         }
@@ -485,6 +509,50 @@ mod tests {
                 .all(|f| f.provenance.event == "again" && f.provenance.since == w("2020"))
         );
         assert_eq!(state.len(), 2);
+    }
+
+    #[test]
+    fn an_uncertain_event_never_weakens_a_certain_fact() {
+        let events = vec![
+            event(
+                "a",
+                "2019-01-15",
+                vec![
+                    ("x.s", add(r("m"))),
+                    ("x.o", set(Value::Int(1))),
+                    ("x.gone", set(Value::Int(2))),
+                    ("x.t", add(r("p"))),
+                ],
+            ),
+            event(
+                "b",
+                "2019-06",
+                vec![
+                    ("x.s", add(r("m"))),
+                    ("x.o", set(Value::Int(1))),
+                    ("x.gone", Op::Unset),
+                    ("x.t", Op::Remove { value: r("p") }),
+                ],
+            ),
+        ];
+        // Mid-June, "b" may or may not have happened yet; "a" certainly has.
+        assert_eq!(
+            rows(&at(&events, "2019-06-15")),
+            [
+                ("x.gone".into(), "2".into(), "a".into(), true),
+                ("x.o".into(), "1".into(), "a".into(), false),
+                ("x.s".into(), "@m".into(), "a".into(), false),
+                ("x.t".into(), "@p".into(), "a".into(), true),
+            ]
+        );
+        // By July, "b" has happened: it takes over, and its removals hold.
+        assert_eq!(
+            rows(&at(&events, "2019-07")),
+            [
+                ("x.o".into(), "1".into(), "b".into(), false),
+                ("x.s".into(), "@m".into(), "b".into(), false)
+            ]
+        );
     }
 
     #[test]

@@ -34,21 +34,35 @@ impl InputFormat {
         }
     }
 
-    /// Recognises the format of text with no file name: a single JSON value
-    /// that is an array or has an `event` key is JSON, text whose first
-    /// non-blank character is `{` is JSON Lines, anything else is TOML.
+    /// Recognises the format of text with no file name. Text that starts
+    /// with `{` is JSON Lines when its first line is a JSON object on its
+    /// own (and not a whole `{"event": ...}` file), else JSON; text that
+    /// starts with `[` is JSON unless it is a TOML table header such as
+    /// `[[event]]`; anything else is TOML. A byte-order mark is ignored.
     pub fn sniff(text: &str) -> InputFormat {
-        let trimmed = text.trim_start();
-        if trimmed.starts_with('[') && !trimmed.starts_with("[[") {
-            return InputFormat::Json;
-        }
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        let first_line = trimmed.lines().next().unwrap_or_default().trim();
         if trimmed.starts_with('{') {
-            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(trimmed)
+            let whole = serde_json::from_str::<serde_json::Value>(trimmed);
+            if let Ok(serde_json::Value::Object(map)) = &whole
                 && map.contains_key("event")
             {
                 return InputFormat::Json;
             }
-            return InputFormat::JsonLines;
+            return match serde_json::from_str::<serde_json::Value>(first_line) {
+                Ok(serde_json::Value::Object(_)) => InputFormat::JsonLines,
+                _ => InputFormat::Json,
+            };
+        }
+        if trimmed.starts_with('[') {
+            let table_header = first_line.ends_with(']')
+                && first_line
+                    .trim_start_matches('[')
+                    .starts_with(|c: char| c.is_ascii_alphabetic() || c == '"' || c == '\'');
+            if table_header && serde_json::from_str::<serde_json::Value>(trimmed).is_err() {
+                return InputFormat::Toml;
+            }
+            return InputFormat::Json;
         }
         InputFormat::Toml
     }
@@ -63,8 +77,15 @@ struct TomlFile {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct JsonFile {
-    event: Vec<serde_json::Value>,
+struct JsonFile<'a> {
+    #[serde(borrow)]
+    event: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// Just the id of an event, to name it in messages.
+#[derive(Deserialize)]
+struct IdOnly {
+    id: Option<String>,
 }
 
 /// One event exactly as written.
@@ -109,6 +130,7 @@ struct RawChange {
 /// input in messages. Syntax, unknown fields and impossible values are
 /// errors here; the rules of [`Event::validate`] are checked too.
 pub fn read_events(text: &str, format: InputFormat, file: &str) -> Result<Vec<Located>, Error> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let items = split(text, format, file)?;
     items
         .into_iter()
@@ -176,43 +198,57 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                 .into_iter()
                 .map(|spanned| {
                     let line = line_of(text, spanned.span().start);
-                    let value = spanned.into_inner();
+                    let value = dates_as_values(spanned.into_inner());
                     Item {
                         line: Some(line),
                         id: value.get("id").and_then(|v| v.as_str()).map(String::from),
-                        raw: value
-                            .try_into::<RawEvent>()
-                            .map_err(|e| e.message().to_string()),
+                        raw: serde_path_to_error::deserialize(value).map_err(|e| {
+                            let path = e.path().to_string();
+                            with_path(&path, e.into_inner().message())
+                        }),
                     }
                 })
                 .collect())
         }
         InputFormat::Json => {
-            let value: serde_json::Value = serde_json::from_str(text)
+            use serde_json::value::RawValue;
+            let expected = "expected {\"event\": [...]} or an array of events";
+            let whole: &RawValue = serde_json::from_str(text)
                 .map_err(|e| whole_file(format!("not valid JSON: {e}")))?;
-            let events = match value {
-                serde_json::Value::Array(items) => items,
-                object @ serde_json::Value::Object(_) => {
-                    serde_json::from_value::<JsonFile>(object)
-                        .map_err(|e| {
-                            whole_file(format!(
-                                "expected {{\"event\": [...]}} or an array of events: {e}"
-                            ))
-                        })?
+            let events: Vec<&RawValue> = match whole.get().as_bytes().first() {
+                Some(b'[') => serde_json::from_str(whole.get())
+                    .map_err(|e| whole_file(format!("{expected}: {e}")))?,
+                Some(b'{') => {
+                    serde_json::from_str::<JsonFile>(whole.get())
+                        .map_err(|e| whole_file(format!("{expected}: {e}")))?
                         .event
                 }
-                _ => {
-                    return Err(whole_file(
-                        "expected {\"event\": [...]} or an array of events".into(),
-                    ));
-                }
+                _ => return Err(whole_file(expected.into())),
             };
             Ok(events
                 .into_iter()
-                .map(|value| Item {
-                    line: None,
-                    id: value.get("id").and_then(|v| v.as_str()).map(String::from),
-                    raw: serde_json::from_value::<RawEvent>(value).map_err(|e| e.to_string()),
+                .map(|raw| {
+                    let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+                    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+                    Item {
+                        line: Some(line_of(text, offset)),
+                        id: serde_json::from_str::<IdOnly>(raw.get())
+                            .ok()
+                            .and_then(|i| i.id),
+                        raw: if !raw.get().starts_with('{') {
+                            Err("an event must be a JSON object".to_string())
+                        } else {
+                            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                                let path = e.path().to_string();
+                                // The event's line is named; a position inside it would mislead.
+                                let message = e.into_inner().to_string();
+                                let message = message
+                                    .rsplit_once(" at line ")
+                                    .map_or(message.as_str(), |(m, _)| m);
+                                with_path(&path, message)
+                            })
+                        },
+                    }
                 })
                 .collect())
         }
@@ -221,14 +257,22 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
-                let raw = serde_json::from_str::<RawEvent>(line).map_err(|e| {
-                    let message = e.to_string();
-                    // The line is already named; keep the column.
-                    match message.rsplit_once(" at line 1 column ") {
-                        Some((head, column)) => format!("{head} at column {column}"),
-                        None => message,
+                // The line is already named; keep the column.
+                let column = |message: String| match message.rsplit_once(" at line 1 column ") {
+                    Some((head, column)) => format!("{head} at column {column}"),
+                    None => message,
+                };
+                let mut deserializer = serde_json::Deserializer::from_str(line);
+                let raw = match serde_path_to_error::deserialize::<_, RawEvent>(&mut deserializer) {
+                    Ok(raw) => deserializer
+                        .end()
+                        .map(|()| raw)
+                        .map_err(|e| column(e.to_string())),
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        Err(with_path(&path, &column(e.into_inner().to_string())))
                     }
-                });
+                };
                 let id = match &raw {
                     Ok(raw) => Some(raw.id.clone()),
                     Err(_) => serde_json::from_str::<serde_json::Value>(line)
@@ -242,6 +286,49 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                 }
             })
             .collect()),
+    }
+}
+
+/// Turns an unquoted TOML date given as a change's value
+/// (`value = 2019-06-01`) into `{ date = "2019-06-01" }`: the toml crate
+/// would otherwise hand it over as a string, which would become text.
+fn dates_as_values(mut event: toml::Value) -> toml::Value {
+    let changes = event
+        .get_mut("changes")
+        .and_then(toml::Value::as_array_mut)
+        .into_iter()
+        .flatten();
+    for change in changes {
+        if let Some(value) = change.get_mut("value")
+            && let toml::Value::Datetime(date) = value
+        {
+            let mut table = toml::Table::new();
+            table.insert("date".into(), toml::Value::String(date.to_string()));
+            *value = toml::Value::Table(table);
+        }
+    }
+    event
+}
+
+/// `field `changes[0].value`: message`, or the message alone at the top.
+fn with_path(path: &str, message: &str) -> String {
+    // For an unknown field the path ends in that field; name its parent.
+    let mut path = if message.starts_with("unknown field") {
+        path.rsplit_once('.').map_or("", |(parent, _)| parent)
+    } else {
+        path
+    };
+    // Where the deserialiser lost track, the path ends in `?`.
+    while path == "?" || path.ends_with(".?") {
+        path = path
+            .strip_suffix('?')
+            .unwrap_or_default()
+            .trim_end_matches('.');
+    }
+    if path.is_empty() || path == "." {
+        message.to_string()
+    } else {
+        format!("field `{path}`: {message}")
     }
 }
 
@@ -422,18 +509,25 @@ impl<'de> Deserialize<'de> for Value {
                 let mut date: Option<String> = None;
                 let mut amount: Option<Number> = None;
                 let mut unit: Option<String> = None;
+                fn once<T>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), String> {
+                    match slot.replace(value) {
+                        Some(_) => Err(format!("`{key}` is given twice")),
+                        None => Ok(()),
+                    }
+                }
                 while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "ref" => reference = Some(map.next_value()?),
-                        "date" => date = Some(map.next_value()?),
-                        "amount" => amount = Some(map.next_value()?),
-                        "unit" => unit = Some(map.next_value()?),
+                    let set = match key.as_str() {
+                        "ref" => once(&mut reference, map.next_value()?, "ref"),
+                        "date" => once(&mut date, map.next_value()?, "date"),
+                        "amount" => once(&mut amount, map.next_value()?, "amount"),
+                        "unit" => once(&mut unit, map.next_value()?, "unit"),
                         other => {
                             return Err(A::Error::custom(format!(
                                 "unknown value field `{other}`, expected `ref`, `date`, or `amount` with `unit`"
                             )));
                         }
-                    }
+                    };
+                    set.map_err(A::Error::custom)?;
                 }
                 match (reference, date, amount, unit) {
                     (Some(r), None, None, None) => Ok(Value::Ref(r)),
@@ -462,7 +556,8 @@ impl<'de> Deserialize<'de> for Value {
     }
 }
 
-/// An amount as written: an integer or a float.
+/// An amount as written: an integer or a float. Integers must be exact as
+/// a float (at most 2^53 in size).
 struct Number(f64);
 
 impl<'de> Deserialize<'de> for Number {
@@ -474,9 +569,19 @@ impl<'de> Deserialize<'de> for Number {
                 f.write_str("a number")
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Number, E> {
+                if v.unsigned_abs() > 1 << 53 {
+                    return Err(E::custom(format!(
+                        "amount {v} is too large to hold exactly (at most 2^53)"
+                    )));
+                }
                 Ok(Number(v as f64))
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Number, E> {
+                if v > 1 << 53 {
+                    return Err(E::custom(format!(
+                        "amount {v} is too large to hold exactly (at most 2^53)"
+                    )));
+                }
                 Ok(Number(v as f64))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Number, E> {
@@ -702,7 +807,7 @@ title = "Second"
             InputFormat::Json,
         );
         assert!(
-            message.starts_with("f: event #2 \"b\": unknown field `x`"),
+            message.starts_with("f: event #2 \"b\" (line 1): unknown field `x`"),
             "{message}"
         );
         let message = error_of(
@@ -721,10 +826,103 @@ title = "Second"
         let message = error_of("{\"event\": 3}", InputFormat::Json);
         assert!(message.contains("expected {\"event\": [...]}"), "{message}");
         let message = error_of(
-            &format!("{}1{}", "[".repeat(200), "]".repeat(200)),
+            &format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000)),
             InputFormat::Json,
         );
-        assert!(message.contains("recursion limit"), "{message}");
+        assert!(
+            message.contains("an event must be a JSON object"),
+            "{message}"
+        );
+        let deep_tags = format!(
+            r#"[{{"id": "a", "at": "2019", "title": "t", "tags": {}{}}}]"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let message = error_of(&deep_tags, InputFormat::Json);
+        assert!(
+            message.contains("field `tags[0]`: invalid type: sequence"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e =
+            |body: &str| format!("[[event]]\nid = \"x\"\nat = \"2019\"\ntitle = \"t\"\n{body}\n");
+        let cases = [
+            (
+                "[[event]]\nid = \"x\"\nat = \"2019\"\ntitle = 5\n".to_string(),
+                "field `title`: invalid type: integer `5`, expected a string",
+            ),
+            (e("tags = \"x\""), "field `tags`: invalid type"),
+            (
+                e("changes = [{ set = \"a.b\", value = { ref = 5 } }]"),
+                "field `changes[0].value",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = { date = \"2019-13\" } }]"),
+                "field `changes[0].value`: invalid date \"2019-13\"",
+            ),
+            (
+                e("sources = [{ url = 5 }]"),
+                "field `sources[0].url`: invalid type",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = { ref = \"x\", ref = \"y\" } }]"),
+                "duplicate key",
+            ),
+            (
+                e(
+                    "changes = [{ set = \"a.b\", value = { amount = 9007199254740993, unit = \"USD\" } }]",
+                ),
+                "too large to hold exactly",
+            ),
+            (
+                e("changes = [{ set = \"a.b\", value = 2019-06-01T12:00:00 }]"),
+                "invalid date",
+            ),
+        ];
+        for (text, fragment) in cases {
+            let message = error_of(&text, InputFormat::Toml);
+            assert!(
+                message.contains(fragment),
+                "{fragment:?} not in {message:?}"
+            );
+        }
+        let json = r#"[{"id": "x", "at": "2019", "title": "t", "changes": [{"set": "a.b", "value": {"ref": "o", "ref": "p"}}]}]"#;
+        assert!(error_of(json, InputFormat::Json).contains("`ref` is given twice"));
+        let line = r#"{"id": "x", "at": "2019", "title": "t", "tags": [1]}"#;
+        assert!(
+            error_of(line, InputFormat::JsonLines)
+                .contains("field `tags[0]`: invalid type: integer `1`")
+        );
+    }
+
+    #[test]
+    fn unquoted_toml_dates_are_dates() {
+        let text = "[[event]]\nid = \"x\"\nat = \"2019\"\ntitle = \"t\"\nchanges = [{ set = \"a.b\", value = 2019-06-01 }]\n";
+        let events = toml_events(text).unwrap();
+        assert_eq!(
+            events[0].event.changes[0].op.value(),
+            Some(&Value::Date(When::parse("2019-06-01").unwrap()))
+        );
+    }
+
+    #[test]
+    fn sniffing_handles_pretty_json_toml_tables_and_byte_order_marks() {
+        assert_eq!(
+            InputFormat::sniff("{\n  \"event\": []\n}"),
+            InputFormat::Json
+        );
+        assert_eq!(InputFormat::sniff("{\n  \"id\": \"a\""), InputFormat::Json);
+        assert_eq!(InputFormat::sniff("[event]\nid = 1"), InputFormat::Toml);
+        assert_eq!(InputFormat::sniff("[\"a\"]"), InputFormat::Json);
+        assert_eq!(
+            InputFormat::sniff("\u{feff}[{\"id\": \"a\"}]"),
+            InputFormat::Json
+        );
+        let bom = "\u{feff}[{\"id\": \"a\", \"at\": \"2019\", \"title\": \"t\"}]";
+        assert_eq!(read_events(bom, InputFormat::Json, "f").unwrap().len(), 1);
     }
 
     #[test]

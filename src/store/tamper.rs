@@ -6,7 +6,12 @@ use super::{META_FORMAT, Store, keys};
 /// Flips every bit of the byte at `offset` in record `seq`'s stored bytes.
 pub fn flip_record_byte(store: &Store, seq: u64, offset: usize) {
     let key = keys::seq(seq);
-    let mut bytes = store.log.get(key).unwrap().expect("the record exists").to_vec();
+    let mut bytes = store
+        .log
+        .get(key)
+        .unwrap()
+        .expect("the record exists")
+        .to_vec();
     bytes[offset] ^= 0xff;
     store.log.insert(key, bytes).unwrap();
     store.flush().unwrap();
@@ -37,6 +42,9 @@ pub fn add_stray_index_entry(store: &Store, seq: u64) {
 
 /// Writes another format version into `meta`.
 pub fn set_format_version(store: &Store, version: u32) {
-    store.meta.insert(META_FORMAT, &version.to_be_bytes()).unwrap();
+    store
+        .meta
+        .insert(META_FORMAT, &version.to_be_bytes())
+        .unwrap();
     store.flush().unwrap();
 }

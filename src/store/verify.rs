@@ -129,13 +129,25 @@ impl<'s> Checker<'s> {
                 Err(m) => return Ok(Err(problem(seq, "log", m))),
             };
             if !record::hash_matches(&bytes) {
-                return Ok(Err(problem(seq, "log", "the stored hash does not match the record: its bytes changed")));
+                return Ok(Err(problem(
+                    seq,
+                    "log",
+                    "the stored hash does not match the record: its bytes changed",
+                )));
             }
             if record.seq != seq {
-                return Ok(Err(problem(seq, "log", format!("the record says it is record {}", record.seq))));
+                return Ok(Err(problem(
+                    seq,
+                    "log",
+                    format!("the record says it is record {}", record.seq),
+                )));
             }
             if record.prev_hash != prev_hash {
-                return Ok(Err(problem(seq, "log", "the record does not chain to the record before it")));
+                return Ok(Err(problem(
+                    seq,
+                    "log",
+                    "the record does not chain to the record before it",
+                )));
             }
             if prev_time.is_some_and(|t| record.recorded_at < t) {
                 return Ok(Err(problem(seq, "log", "recorded_at goes backwards")));
@@ -148,46 +160,96 @@ impl<'s> Checker<'s> {
             expected += 1;
         }
         if expected - 1 != head.seq {
-            return Ok(Err(problem(expected, "log", format!("the log ends before the head ({})", head.seq))));
+            return Ok(Err(problem(
+                expected,
+                "log",
+                format!("the log ends before the head ({})", head.seq),
+            )));
         }
         if prev_hash != head.hash {
-            return Ok(Err(problem(head.seq, "meta", "the head hash is not the last record's hash")));
+            return Ok(Err(problem(
+                head.seq,
+                "meta",
+                "the head hash is not the last record's hash",
+            )));
         }
         Ok(Ok(()))
     }
 
     /// Checks that the index entries `record` implies exist, and notes what
     /// the index walks need.
-    fn check_entries_of(&mut self, record: &record::Record) -> Result<std::result::Result<(), Problem>> {
+    fn check_entries_of(
+        &mut self,
+        record: &record::Record,
+    ) -> Result<std::result::Result<(), Problem>> {
         let store = self.store;
         let sled_err = |e| store.storage(e);
         let (seq, event) = (record.seq, &record.event);
         let start = event.at.start();
         self.starts.push(start);
-        if !store.by_time.contains_key(keys::time(start, seq)).map_err(sled_err)? {
-            return Ok(Err(problem(seq, "by_time", "the record has no replay-order entry")));
+        if !store
+            .by_time
+            .contains_key(keys::time(start, seq))
+            .map_err(sled_err)?
+        {
+            return Ok(Err(problem(
+                seq,
+                "by_time",
+                "the record has no replay-order entry",
+            )));
         }
         let by_id = store.by_id.get(event.id.as_bytes()).map_err(sled_err)?;
         if by_id.as_deref().and_then(keys::decode_seq) != Some(seq) {
-            return Ok(Err(problem(seq, "by_id", format!("the id \"{}\" does not lead to the record", event.id))));
+            return Ok(Err(problem(
+                seq,
+                "by_id",
+                format!("the id \"{}\" does not lead to the record", event.id),
+            )));
         }
         for entity in event.entities() {
-            if !store.by_entity.contains_key(keys::entity(entity, start, seq)).map_err(sled_err)? {
-                return Ok(Err(problem(seq, "by_entity", format!("the record has no entry under entity \"{entity}\""))));
+            if !store
+                .by_entity
+                .contains_key(keys::entity(entity, start, seq))
+                .map_err(sled_err)?
+            {
+                return Ok(Err(problem(
+                    seq,
+                    "by_entity",
+                    format!("the record has no entry under entity \"{entity}\""),
+                )));
             }
             self.entity_keys += 1;
         }
         for change in &event.changes {
             let key = (change.entity.clone(), change.attr.clone());
-            self.attrs.entry(key).or_insert((change.op.attr_kind(), seq));
+            self.attrs
+                .entry(key)
+                .or_insert((change.op.attr_kind(), seq));
         }
         for id in &event.corrects {
-            let target = store.by_id.get(id.as_bytes()).map_err(sled_err)?.as_deref().and_then(keys::decode_seq);
+            let target = store
+                .by_id
+                .get(id.as_bytes())
+                .map_err(sled_err)?
+                .as_deref()
+                .and_then(keys::decode_seq);
             let Some(target) = target else {
-                return Ok(Err(problem(seq, "by_id", format!("the corrected event \"{id}\" has no id entry"))));
+                return Ok(Err(problem(
+                    seq,
+                    "by_id",
+                    format!("the corrected event \"{id}\" has no id entry"),
+                )));
             };
-            if !store.corrected.contains_key(keys::pair(target, seq)).map_err(sled_err)? {
-                return Ok(Err(problem(seq, "corrected", format!("the correction of \"{id}\" has no entry"))));
+            if !store
+                .corrected
+                .contains_key(keys::pair(target, seq))
+                .map_err(sled_err)?
+            {
+                return Ok(Err(problem(
+                    seq,
+                    "corrected",
+                    format!("the correction of \"{id}\" has no entry"),
+                )));
             }
             self.corrected_keys += 1;
         }
@@ -206,7 +268,11 @@ impl<'s> Checker<'s> {
                 return Ok(Err(problem(None, "by_time", "a key is unreadable")));
             };
             if self.start_of(seq, head) != Some(start) {
-                return Ok(Err(problem(seq, "by_time", "an entry points to no such record")));
+                return Ok(Err(problem(
+                    seq,
+                    "by_time",
+                    "an entry points to no such record",
+                )));
             }
             n += 1;
         }
@@ -221,15 +287,26 @@ impl<'s> Checker<'s> {
                 let (key, value) = entry.map_err(|e| self.store.storage(e))?;
                 let seq = keys::decode_seq(&value);
                 let points_home = match seq.filter(|s| *s >= 1 && *s <= head) {
-                    Some(seq) => self.store.read(seq).is_ok_and(|r| r.event.id.as_bytes() == &key[..]),
+                    Some(seq) => self
+                        .store
+                        .read(seq)
+                        .is_ok_and(|r| r.event.id.as_bytes() == &key[..]),
                     None => false,
                 };
                 if !points_home {
                     let id = String::from_utf8_lossy(&key);
-                    return Ok(Err(problem(seq, "by_id", format!("the entry for \"{id}\" points to no such record"))));
+                    return Ok(Err(problem(
+                        seq,
+                        "by_id",
+                        format!("the entry for \"{id}\" points to no such record"),
+                    )));
                 }
             }
-            return Ok(Err(problem(None, "by_id", format!("{n} entries for {head} records"))));
+            return Ok(Err(problem(
+                None,
+                "by_id",
+                format!("{n} entries for {head} records"),
+            )));
         }
         Ok(Ok(n))
     }
@@ -242,7 +319,11 @@ impl<'s> Checker<'s> {
                 return Ok(Err(problem(None, "by_entity", "a key is unreadable")));
             };
             if self.start_of(seq, head) != Some(start) {
-                return Ok(Err(problem(seq, "by_entity", format!("an entry under \"{entity}\" points to no such record"))));
+                return Ok(Err(problem(
+                    seq,
+                    "by_entity",
+                    format!("an entry under \"{entity}\" points to no such record"),
+                )));
             }
             n += 1;
         }
@@ -251,13 +332,24 @@ impl<'s> Checker<'s> {
             for entry in self.store.by_entity.iter() {
                 let (key, _) = entry.map_err(|e| self.store.storage(e))?;
                 let (entity, _, seq) = keys::decode_entity(&key).expect("checked above");
-                let changes_it = self.store.read(seq).is_ok_and(|r| r.event.entities().contains(&entity));
+                let changes_it = self
+                    .store
+                    .read(seq)
+                    .is_ok_and(|r| r.event.entities().contains(&entity));
                 if !changes_it {
-                    return Ok(Err(problem(seq, "by_entity", format!("the record does not change \"{entity}\""))));
+                    return Ok(Err(problem(
+                        seq,
+                        "by_entity",
+                        format!("the record does not change \"{entity}\""),
+                    )));
                 }
             }
             let expected = self.entity_keys;
-            return Ok(Err(problem(None, "by_entity", format!("{n} entries where the records imply {expected}"))));
+            return Ok(Err(problem(
+                None,
+                "by_entity",
+                format!("{n} entries where the records imply {expected}"),
+            )));
         }
         Ok(Ok(n))
     }
@@ -278,14 +370,22 @@ impl<'s> Checker<'s> {
                 return Ok(Err(problem(
                     expected.map(|(_, seq)| *seq),
                     "attrs",
-                    format!("the kind of \"{entity}.{attr}\" does not match the first record that uses it"),
+                    format!(
+                        "the kind of \"{entity}.{attr}\" does not match the first record that uses it"
+                    ),
                 )));
             }
             seen.insert((entity, attr));
             n += 1;
         }
-        if let Some(((entity, attr), (_, seq))) = self.attrs.iter().find(|(k, _)| !seen.contains(*k)) {
-            return Ok(Err(problem(*seq, "attrs", format!("\"{entity}.{attr}\" has no kind entry"))));
+        if let Some(((entity, attr), (_, seq))) =
+            self.attrs.iter().find(|(k, _)| !seen.contains(*k))
+        {
+            return Ok(Err(problem(
+                *seq,
+                "attrs",
+                format!("\"{entity}.{attr}\" has no kind entry"),
+            )));
         }
         Ok(Ok(n))
     }
@@ -305,11 +405,21 @@ impl<'s> Checker<'s> {
                         _ => false,
                     };
                 if !real {
-                    return Ok(Err(problem(by, "corrected", format!("an entry says record {by} corrects record {target}, which it does not"))));
+                    return Ok(Err(problem(
+                        by,
+                        "corrected",
+                        format!(
+                            "an entry says record {by} corrects record {target}, which it does not"
+                        ),
+                    )));
                 }
             }
             let expected = self.corrected_keys;
-            return Ok(Err(problem(None, "corrected", format!("{n} entries where the records imply {expected}"))));
+            return Ok(Err(problem(
+                None,
+                "corrected",
+                format!("{n} entries where the records imply {expected}"),
+            )));
         }
         Ok(Ok(n))
     }
