@@ -19,6 +19,8 @@ use chronik::store::{IdPolicy, OpenMode, Store};
 use chronik::{AsOf, Change, Event, KnownAt, Located, Op, Origin, Value, When};
 
 const ENTITIES: [&str; 3] = ["a", "b", "c"];
+/// The most events one case appends.
+const MAX_EVENTS: usize = 12;
 /// Attributes named `s*` are single-valued, `m*` are sets.
 const ATTRS: [&str; 4] = ["s1", "s2", "m1", "m2"];
 
@@ -50,8 +52,9 @@ fn value() -> impl Strategy<Value = Value> {
 
 /// (entity, attr, op) with an `until` that may end before the event (dropped later).
 fn change() -> impl Strategy<Value = (usize, usize, bool, Value, Option<When>)> {
+    // Changes touch entities a and b; c is only ever referenced.
     (
-        0..3usize,
+        0..2usize,
         0..4usize,
         any::<bool>(),
         value(),
@@ -85,10 +88,10 @@ fn case() -> impl Strategy<Value = Case> {
         proptest::collection::vec(change(), 0..4),
     );
     (
-        proptest::collection::vec(event, 1..12),
+        proptest::collection::vec(event, 1..=MAX_EVENTS),
         proptest::collection::vec(
             proptest::option::weighted(0.2, any::<prop::sample::Index>()),
-            10,
+            MAX_EVENTS,
         ),
         proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
         proptest::collection::vec(
@@ -100,7 +103,7 @@ fn case() -> impl Strategy<Value = Case> {
                 0..3usize,
                 proptest::option::of(0..4usize),
             ),
-            4,
+            6,
         ),
     )
         .prop_flat_map(|(specs, corrects, cuts, queries)| {
