@@ -224,7 +224,7 @@ impl Value {
         if unit.is_empty() {
             return Ok(Value::Float(amount));
         }
-        if unit.bytes().all(|b| b.is_ascii_uppercase()) {
+        if is_unit(unit) {
             return Ok(Value::Amount {
                 amount,
                 unit: unit.to_string(),
@@ -246,8 +246,10 @@ impl Value {
                     Err(format!(
                         "amount {amount} is too large to hold exactly (at most 2^53)"
                     ))
-                } else if unit.trim().is_empty() || unit.chars().any(char::is_control) {
-                    Err(format!("unit \"{unit}\" must be non-empty printable text"))
+                } else if !is_unit(unit) {
+                    Err(format!(
+                        "unit \"{unit}\" must be 1 to {MAX_UNIT_LEN} upper-case letters, such as USD or GW"
+                    ))
                 } else {
                     Ok(())
                 }
@@ -268,6 +270,16 @@ impl Value {
             Value::Amount { .. } => "amount",
         }
     }
+}
+
+/// The longest unit of an amount.
+pub const MAX_UNIT_LEN: usize = 16;
+
+/// Whether `unit` is a unit of an amount: 1 to 16 upper-case ASCII letters
+/// (currency codes such as USD, or GW). One rule for files and the command
+/// line, so that every amount prints in a form that reads back.
+pub fn is_unit(unit: &str) -> bool {
+    (1..=MAX_UNIT_LEN).contains(&unit.len()) && unit.bytes().all(|b| b.is_ascii_uppercase())
 }
 
 /// Splits `-12.5USD` into (`-12.5`, `USD`); the number part is empty when
@@ -536,39 +548,31 @@ impl Event {
     }
 }
 
-/// A problem with one event of a batch, by its position in the batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchProblem {
-    /// Index of the offending event in the batch.
-    pub index: usize,
-    pub invalid: Invalid,
-}
-
 /// Checks what no single event can: ids unique within the batch, and each
 /// attribute used with one kind of operation across the batch and against
-/// the kinds already stored (`known_kind`).
+/// the kinds already stored (`known_kind`). Errors name the event by its
+/// origin.
 pub fn validate_batch(
-    events: &[Event],
+    batch: &[Located],
     mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
-) -> Result<(), BatchProblem> {
+) -> Result<(), (usize, Invalid)> {
     let mut ids: HashMap<&str, usize> = HashMap::new();
+    // (entity, attr) → (kind, who fixed it)
     let mut kinds: HashMap<(&str, &str), (AttrKind, String)> = HashMap::new();
-    for (index, event) in events.iter().enumerate() {
-        event
-            .validate()
-            .map_err(|invalid| BatchProblem { index, invalid })?;
+    for (index, located) in batch.iter().enumerate() {
+        let event = &located.event;
+        event.validate().map_err(|invalid| (index, invalid))?;
         if let Some(first) = ids.insert(&event.id, index) {
-            return Err(BatchProblem {
+            return Err((
                 index,
-                invalid: Invalid::new(
+                Invalid::new(
                     "id",
                     format!(
-                        "\"{}\" is used twice in this batch (also by event #{})",
-                        event.id,
-                        first + 1
+                        "\"{}\" is used twice in this batch (also by {})",
+                        event.id, batch[first].origin
                     ),
                 ),
-            });
+            ));
         }
         for (i, change) in event.changes.iter().enumerate() {
             let kind = change.op.attr_kind();
@@ -578,16 +582,16 @@ pub fn validate_batch(
                 None => {
                     let known = match known_kind(&change.entity, &change.attr) {
                         Some(stored) => (stored, "the store".to_string()),
-                        None => (kind, String::new()),
+                        None => (kind, format!("event \"{}\"", event.id)),
                     };
                     kinds.insert(key, known.clone());
                     known
                 }
             };
             if earlier != kind {
-                return Err(BatchProblem {
+                return Err((
                     index,
-                    invalid: Invalid::new(
+                    Invalid::new(
                         format!("changes[{i}].{}", change.op.keyword()),
                         format!(
                             "\"{}\" is {} in {whom}; it cannot take {}",
@@ -596,10 +600,7 @@ pub fn validate_batch(
                             change.op.keyword()
                         ),
                     ),
-                });
-            }
-            if whom.is_empty() {
-                kinds.insert(key, (kind, format!("event \"{}\"", event.id)));
+                ));
             }
         }
     }
@@ -914,12 +915,12 @@ mod tests {
                         "openai.x",
                         Value::Amount {
                             amount: 1.0,
-                            unit: " ".into(),
+                            unit: "usd".into(),
                         },
                     )],
                 ),
                 "changes[0].value",
-                "unit",
+                "unit \"usd\" must be 1 to 16 upper-case letters",
             ),
             (
                 event(
@@ -974,27 +975,40 @@ mod tests {
 
     #[test]
     fn batches_reject_duplicate_ids_and_mixed_kinds() {
-        let a = event("a", "2019", vec![set("openai.x", Value::Int(1))]);
-        let b = event("b", "2020", vec![add("openai.x", Value::Int(1))]);
-        let problem = validate_batch(&[a.clone(), b], |_, _| None).unwrap_err();
-        assert_eq!(problem.index, 1);
+        let located = |e: Event, file: &str| Located {
+            origin: Origin {
+                file: file.into(),
+                number: 1,
+                line: Some(1),
+                id: Some(e.id.clone()),
+            },
+            event: e,
+        };
+        let a = located(
+            event("a", "2019", vec![set("openai.x", Value::Int(1))]),
+            "1.toml",
+        );
+        let b = located(
+            event("b", "2020", vec![add("openai.x", Value::Int(1))]),
+            "2.toml",
+        );
+        let (index, invalid) = validate_batch(&[a.clone(), b], |_, _| None).unwrap_err();
+        assert_eq!(index, 1);
+        assert!(invalid.message.contains("in event \"a\""), "{invalid}");
+
+        let again = located(a.event.clone(), "2.toml");
+        let (index, invalid) = validate_batch(&[a.clone(), again], |_, _| None).unwrap_err();
+        assert_eq!((index, invalid.field.as_str()), (1, "id"));
         assert!(
-            problem.invalid.message.contains("in event \"a\""),
-            "{:?}",
-            problem
+            invalid
+                .message
+                .contains("used twice in this batch (also by 1.toml: event #1 \"a\" (line 1))"),
+            "{invalid}"
         );
 
-        let problem = validate_batch(&[a.clone(), a.clone()], |_, _| None).unwrap_err();
-        assert_eq!((problem.index, problem.invalid.field.as_str()), (1, "id"));
-        assert!(problem.invalid.message.contains("twice"));
-
-        let problem =
+        let (_, invalid) =
             validate_batch(std::slice::from_ref(&a), |_, _| Some(AttrKind::Set)).unwrap_err();
-        assert!(
-            problem.invalid.message.contains("in the store"),
-            "{:?}",
-            problem
-        );
+        assert!(invalid.message.contains("in the store"), "{invalid}");
         assert_eq!(validate_batch(&[a], |_, _| Some(AttrKind::Single)), Ok(()));
     }
 

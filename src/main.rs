@@ -20,7 +20,18 @@ fn main() -> ExitCode {
         eprintln!("chronik: internal error: {message}; this is a bug in chronik, please report it");
     }));
 
-    let (args, matches) = cli::parse();
+    let (args, matches) = match cli::parse() {
+        Ok(parsed) => parsed,
+        Err(e)
+            if e.use_stderr()
+                && e.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            eprintln!("chronik: {}", cli::usage_line(&e));
+            return ExitCode::from(2);
+        }
+        // --help and --version (success), or the whole help when no command is given.
+        Err(e) => e.exit(),
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let result = cli::run(args, &matches, &mut out).and_then(|()| out.flush().map_err(Into::into));

@@ -45,7 +45,8 @@ pub struct Provenance {
     pub event: String,
     /// The event's date.
     pub since: When,
-    /// The event is coarser than the question, so the fact may not hold yet.
+    /// An event coarser than the question set or removed the fact, so it
+    /// may or may not hold then.
     pub uncertain: bool,
     /// The fact holds through the end of this date, then expires.
     pub until: Option<When>,

@@ -111,6 +111,9 @@ impl When {
         if input.is_empty() {
             return Err(fail("the date is empty"));
         }
+        if input.trim() != input {
+            return Err(fail("remove the spaces around the date"));
+        }
         if input.contains(['T', 't', ' ', ':']) {
             return Self::parse_instant(input).map_err(|reason| fail(&reason));
         }
@@ -148,8 +151,17 @@ impl When {
     }
 
     fn parse_instant(input: &str) -> Result<When, String> {
+        let after_t = input
+            .split_once(['T', 't', ' '])
+            .map_or("", |(_, time)| time);
+        if !after_t.is_empty() && !after_t.contains(['Z', 'z', '+', '-']) {
+            return Err("a timestamp needs Z or an offset such as +01:00".to_string());
+        }
         let t = DateTime::parse_from_rfc3339(input)
             .map_err(|e| format!("not a valid timestamp ({e})"))?;
+        if t.nanosecond() >= 1_000_000_000 {
+            return Err("leap seconds (:60) are not supported".to_string());
+        }
         if t.nanosecond() != 0 {
             return Err("instants are recorded to the whole second".to_string());
         }
@@ -480,7 +492,10 @@ mod tests {
             ("2019/01/01", "four digits"),
             ("abcd", "four digits"),
             ("2019-06-01T25:00:00Z", "not a valid timestamp"),
-            ("2019-06-01T12:00:00", "not a valid timestamp"),
+            ("2019-06-01T12:00:00", "needs Z or an offset"),
+            ("2016-12-31T23:59:60Z", "leap seconds"),
+            (" 2019", "spaces around"),
+            ("2019 ", "spaces around"),
             ("2019-06-01T12:00:00.5Z", "whole second"),
             ("0000-01-01T00:30:00+01:00", "year must be"),
             ("+10000-01-01", "four digits"),

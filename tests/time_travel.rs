@@ -83,7 +83,7 @@ fn diff_names_every_change_and_its_events() {
         "openai",
     ]);
     assert!(
-        text.starts_with("Changes from 2024-06 to 2025-01-21: 6\n"),
+        text.starts_with("Changes from 2024-06 to 2025-01-21: 4\n"),
         "{text}"
     );
     assert!(
@@ -109,7 +109,7 @@ fn history_lists_every_change_with_expiries_as_rows() {
         ])
     );
     let all = env.json(&["history", "openai"]);
-    assert_eq!(all["changes"].as_array().unwrap().len(), 10);
+    assert_eq!(all["changes"].as_array().unwrap().len(), 8);
     assert_eq!(all["attr"], Json::Null);
 
     env.ok(&[

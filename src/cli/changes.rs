@@ -77,6 +77,7 @@ pub fn diff(store_path: &Path, args: DiffArgs, out: &mut dyn Write) -> anyhow::R
     );
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
+    snapshot.check_entities(&args.entities)?;
     let changes = snapshot.diff(from, to, &args.entities)?;
     match args.format {
         Format::Json => {
@@ -126,7 +127,7 @@ pub fn diff(store_path: &Path, args: DiffArgs, out: &mut dyn Write) -> anyhow::R
                 writeln!(out)?;
                 writeln!(
                     out,
-                    "? uncertain: the event's date is coarser than the question, so the fact may not hold yet then."
+                    "? uncertain: an event dated more coarsely than the question set or removed the fact, so it may or may not hold then."
                 )?;
             }
             Ok(())

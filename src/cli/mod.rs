@@ -121,11 +121,25 @@ pub enum Format {
 }
 
 /// Parses the arguments. `add` needs the raw matches to keep its changes in
-/// the order they were written.
-pub fn parse() -> (Cli, ArgMatches) {
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    (cli, matches)
+/// the order they were written. Help and version requests are printed as
+/// clap prints them; a usage error becomes one `chronik:` line (exit code 2).
+pub fn parse() -> Result<(Cli, ArgMatches), clap::Error> {
+    let matches = <Cli as clap::CommandFactory>::command().try_get_matches()?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, matches))
+}
+
+/// A clap error as one sentence: its first line, without clap's `error: `.
+pub fn usage_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let first = first.join(" ");
+    let first = first.strip_prefix("error: ").unwrap_or(&first);
+    format!("{first} (see --help)")
 }
 
 /// Runs one command, writing its output to `out`.

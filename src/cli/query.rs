@@ -121,6 +121,7 @@ pub fn state(store_path: &Path, args: StateArgs, out: &mut dyn Write) -> anyhow:
     };
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
+    snapshot.check_entities(&args.entities)?;
     let state = snapshot.state(query, &args.entities)?;
     match args.format {
         Format::Json => print_json(out, &state_json(&state, query, &snapshot)),
@@ -204,7 +205,7 @@ fn state_text(
         writeln!(out)?;
         writeln!(
             out,
-            "? uncertain ({uncertain}): the event's date is coarser than {}, so the fact may not hold yet then; --strict leaves such events out.",
+            "? uncertain ({uncertain}): an event dated more coarsely than {} set or removed the fact, so it may or may not hold then; --strict leaves such events out.",
             query.at
         )?;
     }
@@ -249,6 +250,7 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
     }
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
+    snapshot.check_entities(&args.entities)?;
     let filter = TimelineFilter {
         from: args.from,
         to: args.to,

@@ -63,9 +63,12 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
     for file in &files {
         batch.extend(read_file(file, args.input_format.map(Into::into))?);
     }
-    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
-    let receipt = store.write(&batch, IdPolicy::SkipUnchanged, None, chrono::Utc::now())?;
     let from = plural(files.len(), "file");
+    if batch.is_empty() {
+        writeln!(out, "nothing to import: no events in {from}")?;
+        return Ok(());
+    }
+    let receipt = write(store_path, &batch, IdPolicy::SkipUnchanged, None)?;
     if receipt.appended.is_empty() {
         writeln!(
             out,
@@ -105,7 +108,11 @@ pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyho
         read_file(&args.file, format)?
     };
     if batch.is_empty() {
-        return Err(usage(format!("{}: no events to append", name(&args.file))));
+        let input = match args.file.as_os_str() == "-" {
+            true => "<stdin>".to_string(),
+            false => name(&args.file),
+        };
+        return Err(usage(format!("{input}: no events to append")));
     }
     append_batch(store_path, &batch, args.expect.expect_head, out)
 }
@@ -117,8 +124,7 @@ pub fn append_batch(
     expect_head: Option<u64>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
-    let receipt = store.write(batch, IdPolicy::RequireNew, expect_head, chrono::Utc::now())?;
+    let receipt = write(store_path, batch, IdPolicy::RequireNew, expect_head)?;
     writeln!(
         out,
         "appended {} {}; the head is now {}",
@@ -127,6 +133,26 @@ pub fn append_batch(
         receipt.head
     )?;
     Ok(())
+}
+
+/// Writes a batch, creating the store if there is none. A store created
+/// here is removed again if the batch fails, so that a refused first write
+/// leaves nothing behind.
+fn write(
+    store_path: &Path,
+    batch: &[Located],
+    policy: IdPolicy,
+    expect_head: Option<u64>,
+) -> Result<Receipt, Error> {
+    let existed = store_path.exists();
+    let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
+    let result = store.write(batch, policy, expect_head, chrono::Utc::now());
+    drop(store);
+    if result.is_err() && !existed {
+        // Best effort: the error about the batch matters more than this.
+        let _ = std::fs::remove_dir_all(store_path);
+    }
+    result
 }
 
 fn seq_range(receipt: &Receipt) -> String {
@@ -166,7 +192,8 @@ fn read_file(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Loc
 }
 
 /// Adds `path` (a file) or the event files below it (a folder, searched
-/// recursively, sorted by path, hidden entries skipped) to `files`.
+/// recursively, sorted by path, hidden entries and links to folders
+/// skipped) to `files`.
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         action: "read",
@@ -204,9 +231,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         if entry.file_name().to_string_lossy().starts_with('.') {
             continue;
         }
-        if path.is_dir() {
+        // Symbolic links to folders are not followed (they can loop).
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        if path.is_dir() && !is_link {
             walk(&path, files)?;
-        } else if InputFormat::from_path(&path).is_some() {
+        } else if path.is_file() && InputFormat::from_path(&path).is_some() {
             files.push(path);
         }
     }

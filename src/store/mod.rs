@@ -352,18 +352,17 @@ impl Store {
                 actual: head.seq,
             });
         }
-        let events: Vec<Event> = batch.iter().map(|l| l.event.clone()).collect();
         let mut kind_error = None;
-        validate_batch(&events, |entity, attr| {
+        validate_batch(batch, |entity, attr| {
             self.attr_kind_below(entity, attr, head.seq)
                 .unwrap_or_else(|e| {
                     kind_error.get_or_insert(e);
                     None
                 })
         })
-        .map_err(|problem| Error::Input {
-            origin: batch[problem.index].origin.to_string(),
-            message: problem.invalid.to_string(),
+        .map_err(|(index, invalid)| Error::Input {
+            origin: batch[index].origin.to_string(),
+            message: invalid.to_string(),
         })?;
         if let Some(e) = kind_error {
             return Err(e);

@@ -293,13 +293,7 @@ impl Snapshot<'_> {
     /// the snapshot has never seen is an error that suggests the closest.
     pub fn history(&self, entity: &str, attr: Option<&str>) -> Result<Vec<HistoryRow>> {
         let entities = [entity.to_string()];
-        if self.entity_positions(&entities, None)?.is_empty() {
-            let known = self.entities()?;
-            return Err(Error::Usage(format!(
-                "no entity \"{entity}\" in the store{}",
-                suggest(entity, &known)
-            )));
-        }
+        self.check_entities(&entities)?;
         if let Some(attr) = attr {
             let attrs = self.attrs(entity)?;
             if !attrs.iter().any(|a| a == attr) {
@@ -367,6 +361,26 @@ impl Snapshot<'_> {
             });
         }
         Ok(entries)
+    }
+
+    /// Refuses an entity name that is not a valid id or that no event the
+    /// snapshot sees has ever changed, suggesting the closest known ones.
+    pub fn check_entities(&self, entities: &[String]) -> Result<()> {
+        for entity in entities {
+            crate::event::check_entity(entity)
+                .map_err(|reason| Error::Usage(format!("entity \"{entity}\" {reason}")))?;
+            if self
+                .entity_positions(std::slice::from_ref(entity), None)?
+                .is_empty()
+            {
+                let known = self.entities()?;
+                return Err(Error::Usage(format!(
+                    "no entity \"{entity}\" in the store{}",
+                    suggest(entity, &known)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Every entity the snapshot's events change, sorted.

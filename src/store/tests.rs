@@ -88,8 +88,15 @@ fn appends_get_gap_free_seqs_and_a_hash_chain() {
 #[test]
 fn same_day_events_replay_in_append_order() {
     let (_dir, store) = fresh();
-    append(&store, &[event("late", "2025-01-21", &[("x.v", set(1))])]);
-    append(&store, &[event("later", "2025-01-21", &[("x.v", set(2))])]);
+    // Ids that sort the other way round, so that id order cannot pass.
+    append(
+        &store,
+        &[event("zz-first", "2025-01-21", &[("x.v", set(1))])],
+    );
+    append(
+        &store,
+        &[event("aa-second", "2025-01-21", &[("x.v", set(2))])],
+    );
     let state = store
         .latest()
         .unwrap()
@@ -97,7 +104,21 @@ fn same_day_events_replay_in_append_order() {
         .unwrap();
     assert_eq!(
         facts(&state),
-        [("x.v".into(), "2".into(), "later".into(), false)]
+        [("x.v".into(), "2".into(), "aa-second".into(), false)]
+    );
+}
+
+#[test]
+fn dates_that_start_together_replay_in_append_order_whatever_their_precision() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("day", "2019-01-01", &[("x.v", set(1))])]);
+    append(&store, &[event("year", "2019", &[("x.v", set(2))])]);
+    let snapshot = store.latest().unwrap();
+    assert_eq!(ids(snapshot.replay_order(None).unwrap()), ["day", "year"]);
+    let state = snapshot.state(AsOf::new(w("2020")), &[]).unwrap();
+    assert_eq!(
+        facts(&state),
+        [("x.v".into(), "2".into(), "year".into(), false)]
     );
 }
 
