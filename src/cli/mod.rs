@@ -105,6 +105,12 @@ pub enum Command {
     #[command(after_help = "Example:\n  chronik log --format json")]
     Log(query::LogArgs),
 
+    /// Check the whole store: every record, the hash chain and every index.
+    #[command(
+        after_help = "Example:\n  chronik verify\n\nExit code 0 when the store is sound; 1 with the first problem found."
+    )]
+    Verify(query::VerifyArgs),
+
     /// Show figures about the store: events, head, dates, entities, size.
     #[command(after_help = "Example:\n  chronik stats")]
     Stats(query::StatsArgs),
@@ -161,6 +167,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
         Command::Show(args) => query::show(&store, args, out),
         Command::Log(args) => query::log(&store, args, out),
         Command::Stats(args) => query::stats(&store, args, out),
+        Command::Verify(args) => query::verify(&store, args, out),
     }
 }
 

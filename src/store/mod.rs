@@ -16,12 +16,16 @@
 //! written first, then records and index entries, then `head` is published
 //! (and `pending` cleared) in one atomic write to `meta`, then everything is
 //! flushed. Readers ignore whatever lies above the head; opening a store
-//! that has `pending` (a crash mid-batch) removes the leftovers.
+//! that has `pending` (a crash mid-batch) removes the leftovers. After the
+//! flush, the head is also written to a witness file (see [`witness`]), so
+//! that a store whose files lost records is refused instead of answering
+//! as if they never existed.
 
 mod keys;
 pub mod record;
 mod snapshot;
 mod verify;
+mod witness;
 
 #[doc(hidden)]
 pub mod tamper;
@@ -198,8 +202,14 @@ impl Store {
             writer: Mutex::new(()),
             reads: AtomicU64::new(0),
         };
+        // The witness first: a store that lost records must not be
+        // initialised or repaired as if it were new.
+        let behind = witness::check(&store.path, &store.head()?)?;
         store.check_format(mode)?;
         store.recover()?;
+        if behind {
+            witness::write(&store.path, &store.head()?)?;
+        }
         Ok(store)
     }
 
@@ -515,7 +525,8 @@ impl Store {
         self.meta
             .apply_batch(publish)
             .map_err(|e| self.storage(e))?;
-        self.flush()
+        self.flush()?;
+        witness::write(&self.path, &head)
     }
 
     /// How many records this handle has read from the log so far: lets

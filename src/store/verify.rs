@@ -85,6 +85,17 @@ impl<'s> Checker<'s> {
         if let Err(p) = self.check_log(head)? {
             return Ok(Err(p));
         }
+        match super::witness::read(&self.store.path) {
+            Ok(Some(w)) if w.seq == head.seq && w.hash == head.hash => {}
+            Ok(_) => {
+                return Ok(Err(problem(
+                    head.seq,
+                    "meta",
+                    "the head witness file does not match the head",
+                )));
+            }
+            Err(e) => return Ok(Err(problem(head.seq, "meta", e.to_string()))),
+        }
         let checks = [
             Checker::check_by_time as fn(&Self, u64) -> Result<std::result::Result<u64, Problem>>,
             Checker::check_by_id,
