@@ -641,6 +641,29 @@ impl fmt::Display for Origin {
 pub struct Located {
     pub event: Event,
     pub origin: Origin,
+    /// Where and when a record of this event was first appended, for an
+    /// event read back from an export (`seq`, `recorded_at`, `hash`).
+    pub recorded: Option<Recorded>,
+}
+
+impl Located {
+    /// A new event from `origin`, never recorded before.
+    pub fn new(event: Event, origin: Origin) -> Located {
+        Located {
+            event,
+            origin,
+            recorded: None,
+        }
+    }
+}
+
+/// A record's place in the log it was exported from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The record's hash, if the export gave it: checked on restore.
+    pub hash: Option<[u8; 32]>,
 }
 
 #[cfg(test)]
@@ -975,14 +998,14 @@ mod tests {
 
     #[test]
     fn batches_reject_duplicate_ids_and_mixed_kinds() {
-        let located = |e: Event, file: &str| Located {
-            origin: Origin {
+        let located = |e: Event, file: &str| {
+            let origin = Origin {
                 file: file.into(),
                 number: 1,
                 line: Some(1),
                 id: Some(e.id.clone()),
-            },
-            event: e,
+            };
+            Located::new(e, origin)
         };
         let a = located(
             event("a", "2019", vec![set("openai.x", Value::Int(1))]),

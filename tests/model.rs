@@ -479,15 +479,12 @@ fn model_history(
 // ---------------------------------------------------------------- the test
 
 fn located(e: &Event) -> Located {
-    Located {
-        event: e.clone(),
-        origin: Origin {
+    Located::new(e.clone(), Origin {
             file: "model".into(),
             number: 1,
             line: None,
             id: Some(e.id.clone()),
-        },
-    }
+        })
 }
 
 fn now() -> DateTime<Utc> {

@@ -113,7 +113,7 @@ pub fn run(
     };
     append_batch(
         store_path,
-        &[Located { event, origin }],
+        &[Located::new(event, origin)],
         args.expect.expect_head,
         out,
     )

@@ -6,6 +6,7 @@
 
 mod add;
 mod changes;
+mod export;
 mod query;
 mod table;
 mod write;
@@ -97,6 +98,10 @@ pub enum Command {
     )]
     Timeline(query::TimelineArgs),
 
+    /// Write the log in a format other tools read.
+    #[command(after_help = "Examples:\n  chronik export --format jsonl -o backup.jsonl\n  chronik export --format jsonl --known-at '#4' | chronik --store copy.db import --input-format jsonl -")]
+    Export(export::ExportArgs),
+
     /// Show one event in full.
     #[command(after_help = "Example:\n  chronik show oracle-capacity-2024")]
     Show(query::ShowArgs),
@@ -165,6 +170,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
         Command::History(args) => changes::history(&store, args, out),
         Command::Timeline(args) => query::timeline(&store, args, out),
         Command::Show(args) => query::show(&store, args, out),
+        Command::Export(args) => export::export(&store, args, out),
         Command::Log(args) => query::log(&store, args, out),
         Command::Stats(args) => query::stats(&store, args, out),
         Command::Verify(args) => query::verify(&store, args, out),

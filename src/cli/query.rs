@@ -10,6 +10,7 @@ use clap::Args;
 use serde_json::{Map, Value as Json, json};
 
 use chronik::formats::json as shapes;
+use chronik::store::record::hash_to_hex as hex;
 use chronik::store::{Record, Snapshot, TimelineFilter};
 use chronik::{AsOf, Error, Event, KnownAt, OpenMode, State, Store, When};
 
@@ -244,9 +245,6 @@ fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to)

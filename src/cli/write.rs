@@ -13,7 +13,7 @@ use super::{ExpectHead, usage};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// Event files (.toml, .json, .jsonl) or folders, searched recursively.
+    /// Event files (.toml, .json, .jsonl), folders (searched recursively), or - for stdin.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -61,7 +61,7 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
     }
     let mut batch = Vec::new();
     for file in &files {
-        batch.extend(read_file(file, args.input_format.map(Into::into))?);
+        batch.extend(read_input(file, args.input_format.map(Into::into))?);
     }
     let from = plural(files.len(), "file");
     if batch.is_empty() {
@@ -78,12 +78,21 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
         )?;
         return Ok(());
     }
-    write!(
-        out,
-        "imported {} from {from} {}",
-        plural(receipt.appended.len(), "event"),
-        seq_range(&receipt)
-    )?;
+    if receipt.restored {
+        write!(
+            out,
+            "restored {} from {from} {} with their original times and hashes",
+            plural(receipt.appended.len(), "record"),
+            seq_range(&receipt)
+        )?;
+    } else {
+        write!(
+            out,
+            "imported {} from {from} {}",
+            plural(receipt.appended.len(), "event"),
+            seq_range(&receipt)
+        )?;
+    }
     if !receipt.skipped.is_empty() {
         write!(out, "; {} already stored unchanged", receipt.skipped.len())?;
     }
@@ -92,21 +101,7 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
 }
 
 pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let format = args.input_format.map(Into::into);
-    let batch = if args.file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map_err(|source| Error::Io {
-                action: "read",
-                path: "standard input".into(),
-                source,
-            })?;
-        let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
-        read_event_bytes(&bytes, format, "<stdin>")?
-    } else {
-        read_file(&args.file, format)?
-    };
+    let batch = read_input(&args.file, args.input_format.map(Into::into))?;
     if batch.is_empty() {
         let input = match args.file.as_os_str() == "-" {
             true => "<stdin>".to_string(),
@@ -175,6 +170,24 @@ fn name(path: &Path) -> String {
     path.display().to_string()
 }
 
+/// Reads a file, or standard input for `-` (its format recognised from
+/// the content unless given).
+fn read_input(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Located>> {
+    if path.as_os_str() != "-" {
+        return read_file(path, format);
+    }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            action: "read",
+            path: "standard input".into(),
+            source,
+        })?;
+    let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
+    Ok(read_event_bytes(&bytes, format, "<stdin>")?)
+}
+
 /// Reads one event file; its format comes from `format` or its extension.
 fn read_file(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Located>> {
     let format = format.or_else(|| InputFormat::from_path(path)).ok_or_else(|| {
@@ -195,6 +208,10 @@ fn read_file(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Loc
 /// recursively, sorted by path, hidden entries and links to folders
 /// skipped) to `files`.
 fn collect_files(path: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    if path.as_os_str() == "-" {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         action: "read",
         path: path.to_path_buf(),

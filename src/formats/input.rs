@@ -12,7 +12,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::event::{Change, Event, Located, Op, Origin, Source, Value, parse_target};
+use crate::event::{Change, Event, Located, Op, Origin, Recorded, Source, Value, parse_target};
 use crate::when::When;
 
 /// The authoring formats.
@@ -155,7 +155,19 @@ pub fn read_events(text: &str, format: InputFormat, file: &str) -> Result<Vec<Lo
                 origin: origin.to_string(),
                 message: invalid.to_string(),
             })?;
-            Ok(Located { event, origin })
+            let recorded = item
+                .record
+                .map(|r| r.parse())
+                .transpose()
+                .map_err(|message| Error::Input {
+                    origin: origin.to_string(),
+                    message,
+                })?;
+            Ok(Located {
+                event,
+                origin,
+                recorded,
+            })
         })
         .collect()
 }
@@ -182,6 +194,70 @@ struct Item {
     line: Option<usize>,
     id: Option<String>,
     raw: Result<RawEvent, String>,
+    /// For a record line of an export: its seq, time and hash as written.
+    record: Option<RecordInfo>,
+}
+
+/// A record line of a JSON Lines export: an event and where it stood in
+/// the log it came from.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecord {
+    seq: u64,
+    recorded_at: String,
+    hash: Option<String>,
+    #[allow(dead_code)]
+    prev_hash: Option<String>,
+    event: RawEvent,
+}
+
+struct RecordInfo {
+    seq: u64,
+    recorded_at: String,
+    hash: Option<String>,
+}
+
+impl RecordInfo {
+    fn parse(self) -> Result<Recorded, String> {
+        let at = chrono::DateTime::parse_from_rfc3339(&self.recorded_at)
+            .map_err(|e| format!("field `recorded_at`: \"{}\" is not an RFC 3339 timestamp ({e})", self.recorded_at))?
+            .with_timezone(&chrono::Utc);
+        let hash = self
+            .hash
+            .map(|h| crate::store::record::hash_from_hex(&h).ok_or_else(|| format!("field `hash`: \"{h}\" is not 64 hexadecimal digits")))
+            .transpose()?;
+        Ok(Recorded {
+            seq: self.seq,
+            at,
+            hash,
+        })
+    }
+}
+
+/// Enough of a JSON Lines line to tell a record (with `event`) from an event.
+#[derive(Deserialize)]
+struct Peek {
+    event: Option<serde::de::IgnoredAny>,
+}
+
+/// Deserialises one JSON Lines line; errors name the field and the column.
+fn from_line<T: serde::de::DeserializeOwned>(line: &str) -> Result<T, String> {
+    // The line is already named; keep the column.
+    let column = |message: String| match message.rsplit_once(" at line 1 column ") {
+        Some((head, column)) => format!("{head} at column {column}"),
+        None => message,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(line);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => deserializer
+            .end()
+            .map(|()| value)
+            .map_err(|e| column(e.to_string())),
+        Err(e) => {
+            let path = e.path().to_string();
+            Err(with_path(&path, &column(e.into_inner().to_string())))
+        }
+    }
 }
 
 fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error> {
@@ -200,6 +276,7 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                     let line = line_of(text, spanned.span().start);
                     let value = dates_as_values(spanned.into_inner());
                     Item {
+                        record: None,
                         line: Some(line),
                         id: value.get("id").and_then(|v| v.as_str()).map(String::from),
                         raw: serde_path_to_error::deserialize(value).map_err(|e| {
@@ -231,6 +308,7 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                     let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
                     let mut deserializer = serde_json::Deserializer::from_str(raw.get());
                     Item {
+                        record: None,
                         line: Some(line_of(text, offset)),
                         id: serde_json::from_str::<IdOnly>(raw.get())
                             .ok()
@@ -257,32 +335,34 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
             .map(|(i, line)| {
-                // The line is already named; keep the column.
-                let column = |message: String| match message.rsplit_once(" at line 1 column ") {
-                    Some((head, column)) => format!("{head} at column {column}"),
-                    None => message,
-                };
-                let mut deserializer = serde_json::Deserializer::from_str(line);
-                let raw = match serde_path_to_error::deserialize::<_, RawEvent>(&mut deserializer) {
-                    Ok(raw) => deserializer
-                        .end()
-                        .map(|()| raw)
-                        .map_err(|e| column(e.to_string())),
-                    Err(e) => {
-                        let path = e.path().to_string();
-                        Err(with_path(&path, &column(e.into_inner().to_string())))
+                let is_record = serde_json::from_str::<Peek>(line).is_ok_and(|p| p.event.is_some());
+                let (raw, record) = if is_record {
+                    match from_line::<RawRecord>(line) {
+                        Ok(r) => (
+                            Ok(r.event),
+                            Some(RecordInfo {
+                                seq: r.seq,
+                                recorded_at: r.recorded_at,
+                                hash: r.hash,
+                            }),
+                        ),
+                        Err(e) => (Err(e), None),
                     }
+                } else {
+                    (from_line::<RawEvent>(line), None)
                 };
                 let id = match &raw {
                     Ok(raw) => Some(raw.id.clone()),
-                    Err(_) => serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|v| v.get("id")?.as_str().map(String::from)),
+                    Err(_) => serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| {
+                        let event = v.get("event").unwrap_or(&v);
+                        event.get("id")?.as_str().map(String::from)
+                    }),
                 };
                 Item {
                     line: Some(i + 1),
                     id,
                     raw,
+                    record,
                 }
             })
             .collect()),

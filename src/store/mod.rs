@@ -124,6 +124,9 @@ pub struct Receipt {
     pub skipped: Vec<String>,
     /// The head after the batch.
     pub head: u64,
+    /// The records were restored from an export with their original seq,
+    /// `recorded_at` and hash.
+    pub restored: bool,
 }
 
 /// Figures about a store.
@@ -383,6 +386,7 @@ impl Store {
             appended: Vec::new(),
             skipped: Vec::new(),
             head: head.seq,
+            restored: false,
         };
         let mut new = Vec::new();
         for located in batch {
@@ -398,7 +402,7 @@ impl Store {
                 });
             }
             match snapshot.find(&event.id)? {
-                None => new.push(event),
+                None => new.push(located),
                 Some(stored) => match policy {
                     IdPolicy::RequireNew => {
                         return Err(Error::DuplicateId {
@@ -421,7 +425,16 @@ impl Store {
         if new.is_empty() {
             return Ok(receipt);
         }
-        let result = self.write_records(head, &new, now);
+        let times = match restored_times(head, &new) {
+            Some(times) => {
+                check_restored_hashes(head, &new, &times)?;
+                receipt.restored = true;
+                times
+            }
+            None => vec![now.max(head.recorded_at); new.len()],
+        };
+        let new: Vec<&Event> = new.iter().map(|l| &l.event).collect();
+        let result = self.write_records(head, &new, &times);
         if result.is_err() {
             // Best effort: take back what was written above the head. If this
             // fails too, the next open does it (the pending marker is set).
@@ -438,21 +451,20 @@ impl Store {
     }
 
     /// Writes the batch and publishes it: the whole commit protocol.
-    fn write_records(&self, head: Head, events: &[&Event], now: DateTime<Utc>) -> Result<Head> {
-        let new_head = self.stage(head, events, now)?;
+    fn write_records(&self, head: Head, events: &[&Event], times: &[DateTime<Utc>]) -> Result<Head> {
+        let new_head = self.stage(head, events, times)?;
         self.publish(new_head)?;
         Ok(new_head)
     }
 
     /// Steps 1 and 2 of a batch: the pending marker, then every record and
     /// index entry above the head. Nothing is visible until [`Store::publish`].
-    fn stage(&self, head: Head, events: &[&Event], now: DateTime<Utc>) -> Result<Head> {
+    fn stage(&self, head: Head, events: &[&Event], times: &[DateTime<Utc>]) -> Result<Head> {
         let sled_err = |e| self.storage(e);
         let last = head.seq + events.len() as u64;
         self.meta
             .insert(META_PENDING, &last.to_be_bytes())
             .map_err(sled_err)?;
-        let recorded_at = now.max(head.recorded_at);
         let (mut log, mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
         let mut new_attrs = BTreeSet::new();
         let mut corrected = sled::Batch::default();
@@ -463,7 +475,7 @@ impl Store {
             .collect();
         let mut prev = head.hash;
         let mut seq = head.seq;
-        for event in events {
+        for (event, &recorded_at) in events.iter().zip(times) {
             seq += 1;
             for id in &event.corrects {
                 let target = match new_seqs.get(id.as_str()) {
@@ -512,7 +524,7 @@ impl Store {
         Ok(Head {
             seq,
             hash: prev,
-            recorded_at,
+            recorded_at: times.last().copied().unwrap_or(head.recorded_at),
         })
     }
 
@@ -576,6 +588,44 @@ impl Store {
             size_on_disk: self.db.size_on_disk().map_err(|e| self.storage(e))?,
         })
     }
+}
+
+/// The original times of a batch that continues the log exactly where an
+/// export left it: every event carries its record's place, the seqs follow
+/// the head without a gap, and the times never go backwards. Otherwise the
+/// batch is appended as new records, stamped now.
+fn restored_times(head: Head, new: &[&Located]) -> Option<Vec<DateTime<Utc>>> {
+    let mut previous = head.recorded_at;
+    let mut times = Vec::with_capacity(new.len());
+    for (i, located) in new.iter().enumerate() {
+        let recorded = located.recorded?;
+        if recorded.seq != head.seq + 1 + i as u64 || recorded.at < previous {
+            return None;
+        }
+        previous = recorded.at;
+        times.push(recorded.at);
+    }
+    Some(times)
+}
+
+/// A restored record must hash to the hash its export gave: otherwise the
+/// export was changed or damaged.
+fn check_restored_hashes(head: Head, new: &[&Located], times: &[DateTime<Utc>]) -> Result<()> {
+    let mut prev = head.hash;
+    for (i, located) in new.iter().enumerate() {
+        let seq = head.seq + 1 + i as u64;
+        let (_, hash) = record::encode(seq, times[i], prev, &located.event);
+        if located.recorded.and_then(|r| r.hash).is_some_and(|given| given != hash) {
+            return Err(Error::Input {
+                origin: located.origin.to_string(),
+                message: format!(
+                    "record {seq} does not hash to the hash its export gives: the export was changed or is damaged"
+                ),
+            });
+        }
+        prev = hash;
+    }
+    Ok(())
 }
 
 /// Every id an event corrects must be stored already or be in the batch,

@@ -26,6 +26,23 @@ pub const MAX_EVENT_BYTES: usize = 16 << 20;
 /// A record hash (BLAKE3).
 pub type Hash = [u8; 32];
 
+/// A hash as 64 lower-case hexadecimal digits.
+pub fn hash_to_hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads 64 hexadecimal digits back into a hash.
+pub fn hash_from_hex(text: &str) -> Option<Hash> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut hash = [0; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(hash)
+}
+
 /// One entry of the log: an event as appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -423,6 +440,16 @@ mod tests {
         assert_eq!(record.hash, hash);
         assert_eq!(record.event, sample());
         assert!(encoded_len(&sample()) < bytes.len());
+    }
+
+    #[test]
+    fn hashes_print_and_read_back_as_hex() {
+        let hash: Hash = core::array::from_fn(|i| i as u8 * 7);
+        let text = hash_to_hex(&hash);
+        assert_eq!(text.len(), 64);
+        assert_eq!(hash_from_hex(&text), Some(hash));
+        assert_eq!(hash_from_hex(&text[1..]), None);
+        assert_eq!(hash_from_hex(&"zz".repeat(32)), None);
     }
 
     #[test]

@@ -12,15 +12,12 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn event(id: &str, at: &str, changes: &[(&str, Op)]) -> Located {
-    Located {
-        event: crate::testing::event(id, at, changes),
-        origin: Origin {
+    Located::new(crate::testing::event(id, at, changes), Origin {
             file: "test".into(),
             number: 1,
             line: None,
             id: Some(id.into()),
-        },
-    }
+        })
 }
 
 fn set(v: i64) -> Op {
@@ -356,7 +353,7 @@ fn a_batch_interrupted_before_publishing_is_removed_on_open() {
         let head = store.head().unwrap();
         let crashed = [event("b", "2019", &[("x.v", set(2)), ("y.s", add("p"))]).event];
         let refs: Vec<&Event> = crashed.iter().collect();
-        store.stage(head, &refs, now()).unwrap();
+        store.stage(head, &refs, &[now()]).unwrap();
         store.flush().unwrap();
         // Dropped here without publishing, as a crash would leave it.
     }

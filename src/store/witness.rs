@@ -11,6 +11,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::record::{hash_from_hex as unhex, hash_to_hex as hex};
 use super::{Hash, Head};
 use crate::error::{Error, Result};
 
@@ -23,21 +24,6 @@ const MAGIC: &str = "chronik-head 1";
 pub struct Witness {
     pub seq: u64,
     pub hash: Hash,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Hash> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut hash = [0; 32];
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(hash)
 }
 
 /// Reads the witness; `None` if there is none yet.
