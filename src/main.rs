@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use chronik::{Error, ErrorKind};
 
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     std::panic::set_hook(Box::new(|info| {
         let message = info
             .payload()
@@ -59,4 +60,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         };
         kind == Some(io::ErrorKind::BrokenPipe)
     })
+}
+
+/// A write past the file-size limit (`ulimit -f`) raises SIGXFSZ, which kills
+/// the process by default; ignored, the write fails with an error chronik
+/// reports like any other full disk.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal to SIG_IGN installs no handler code and is
+    // done before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

@@ -479,12 +479,15 @@ fn model_history(
 // ---------------------------------------------------------------- the test
 
 fn located(e: &Event) -> Located {
-    Located::new(e.clone(), Origin {
+    Located::new(
+        e.clone(),
+        Origin {
             file: "model".into(),
             number: 1,
             line: None,
             id: Some(e.id.clone()),
-        })
+        },
+    )
 }
 
 fn now() -> DateTime<Utc> {

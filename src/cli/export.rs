@@ -70,6 +70,8 @@ fn write_atomically(
         buffered.flush().map_err(io("write"))?;
     }
     temporary.as_file().sync_all().map_err(io("write"))?;
-    temporary.persist(path).map_err(|e| io("replace")(e.error))?;
+    temporary
+        .persist(path)
+        .map_err(|e| io("replace")(e.error))?;
     Ok(())
 }

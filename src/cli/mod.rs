@@ -99,7 +99,9 @@ pub enum Command {
     Timeline(query::TimelineArgs),
 
     /// Write the log in a format other tools read.
-    #[command(after_help = "Examples:\n  chronik export --format jsonl -o backup.jsonl\n  chronik export --format jsonl --known-at '#4' | chronik --store copy.db import --input-format jsonl -")]
+    #[command(
+        after_help = "Examples:\n  chronik export --format jsonl -o backup.jsonl\n  chronik export --format jsonl --known-at '#4' | chronik --store copy.db import --input-format jsonl -"
+    )]
     Export(export::ExportArgs),
 
     /// Show one event in full.

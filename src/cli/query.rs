@@ -245,7 +245,6 @@ fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-
 pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let (Some(from), Some(to)) = (args.from, args.to)
         && from.start() >= to.end()

@@ -220,11 +220,19 @@ struct RecordInfo {
 impl RecordInfo {
     fn parse(self) -> Result<Recorded, String> {
         let at = chrono::DateTime::parse_from_rfc3339(&self.recorded_at)
-            .map_err(|e| format!("field `recorded_at`: \"{}\" is not an RFC 3339 timestamp ({e})", self.recorded_at))?
+            .map_err(|e| {
+                format!(
+                    "field `recorded_at`: \"{}\" is not an RFC 3339 timestamp ({e})",
+                    self.recorded_at
+                )
+            })?
             .with_timezone(&chrono::Utc);
         let hash = self
             .hash
-            .map(|h| crate::store::record::hash_from_hex(&h).ok_or_else(|| format!("field `hash`: \"{h}\" is not 64 hexadecimal digits")))
+            .map(|h| {
+                crate::store::record::hash_from_hex(&h)
+                    .ok_or_else(|| format!("field `hash`: \"{h}\" is not 64 hexadecimal digits"))
+            })
             .transpose()?;
         Ok(Recorded {
             seq: self.seq,
@@ -353,10 +361,12 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                 };
                 let id = match &raw {
                     Ok(raw) => Some(raw.id.clone()),
-                    Err(_) => serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| {
-                        let event = v.get("event").unwrap_or(&v);
-                        event.get("id")?.as_str().map(String::from)
-                    }),
+                    Err(_) => serde_json::from_str::<serde_json::Value>(line)
+                        .ok()
+                        .and_then(|v| {
+                            let event = v.get("event").unwrap_or(&v);
+                            event.get("id")?.as_str().map(String::from)
+                        }),
                 };
                 Item {
                     line: Some(i + 1),

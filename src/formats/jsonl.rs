@@ -28,7 +28,10 @@ pub fn record(r: &Record) -> Json {
 }
 
 /// Writes one line per record.
-pub fn write<'a>(records: impl IntoIterator<Item = &'a Record>, out: &mut dyn Write) -> io::Result<()> {
+pub fn write<'a>(
+    records: impl IntoIterator<Item = &'a Record>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for r in records {
         serde_json::to_writer(&mut *out, &record(r))?;
         out.write_all(b"\n")?;

@@ -451,7 +451,12 @@ impl Store {
     }
 
     /// Writes the batch and publishes it: the whole commit protocol.
-    fn write_records(&self, head: Head, events: &[&Event], times: &[DateTime<Utc>]) -> Result<Head> {
+    fn write_records(
+        &self,
+        head: Head,
+        events: &[&Event],
+        times: &[DateTime<Utc>],
+    ) -> Result<Head> {
         let new_head = self.stage(head, events, times)?;
         self.publish(new_head)?;
         Ok(new_head)
@@ -615,7 +620,11 @@ fn check_restored_hashes(head: Head, new: &[&Located], times: &[DateTime<Utc>]) 
     for (i, located) in new.iter().enumerate() {
         let seq = head.seq + 1 + i as u64;
         let (_, hash) = record::encode(seq, times[i], prev, &located.event);
-        if located.recorded.and_then(|r| r.hash).is_some_and(|given| given != hash) {
+        if located
+            .recorded
+            .and_then(|r| r.hash)
+            .is_some_and(|given| given != hash)
+        {
             return Err(Error::Input {
                 origin: located.origin.to_string(),
                 message: format!(
@@ -726,9 +735,24 @@ fn decode_attr(bytes: &[u8]) -> Option<(AttrKind, u64)> {
 }
 
 fn storage(path: &Path, e: sled::Error) -> Error {
+    let message = match e {
+        sled::Error::Io(io) => io_message(&io),
+        other => other.to_string(),
+    };
     Error::Storage {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    }
+}
+
+/// An I/O error in words, with a hint where one helps.
+fn io_message(io: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match io.kind() {
+        StorageFull | FileTooLarge | QuotaExceeded => {
+            format!("{io}: the disk is full or a file-size limit is reached")
+        }
+        _ => io.to_string(),
     }
 }
 
@@ -740,10 +764,9 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
         };
     }
     match e {
-        sled::Error::Io(io) => Error::Io {
-            action: "open the store at",
+        sled::Error::Io(io) => Error::Storage {
             path: path.to_path_buf(),
-            source: io,
+            message: format!("cannot open it: {}", io_message(&io)),
         },
         sled::Error::Corruption { .. } => {
             Error::Corrupt(format!("sled reports corruption in {}", path.display()))

@@ -12,12 +12,15 @@ fn t(s: &str) -> DateTime<Utc> {
 }
 
 fn event(id: &str, at: &str, changes: &[(&str, Op)]) -> Located {
-    Located::new(crate::testing::event(id, at, changes), Origin {
+    Located::new(
+        crate::testing::event(id, at, changes),
+        Origin {
             file: "test".into(),
             number: 1,
             line: None,
             id: Some(id.into()),
-        })
+        },
+    )
 }
 
 fn set(v: i64) -> Op {
