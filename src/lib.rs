@@ -12,6 +12,7 @@
 //! - [`state`]: replaying events into the [`State`] at a date; pure.
 //! - [`diff`], [`history`]: what changed between two dates, and how one
 //!   entity changed over time; pure.
+//! - [`generate`]: deterministic synthetic timelines for benchmarks.
 //! - [`known_at`]: the transaction-time bound of a query (`--known-at`).
 //! - [`store`]: the sled-backed log and its indexes; the only module that
 //!   knows sled.
@@ -25,6 +26,7 @@ pub mod diff;
 pub mod error;
 pub mod event;
 pub mod formats;
+pub mod generate;
 pub mod history;
 pub mod known_at;
 pub mod state;

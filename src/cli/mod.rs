@@ -7,6 +7,7 @@
 mod add;
 mod changes;
 mod export;
+mod generate;
 mod query;
 mod table;
 mod write;
@@ -112,6 +113,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  chronik log --format json")]
     Log(query::LogArgs),
 
+    /// Write a synthetic timeline as JSON Lines (deterministic for a seed).
+    #[command(after_help = "Example:\n  chronik generate --events 100000 --entities 10000 --years 20 --seed 7 > big.jsonl")]
+    Generate(generate::GenerateArgs),
+
     /// Check the whole store: every record, the hash chain and every index.
     #[command(
         after_help = "Example:\n  chronik verify\n\nExit code 0 when the store is sound; 1 with the first problem found."
@@ -176,6 +181,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
         Command::Log(args) => query::log(&store, args, out),
         Command::Stats(args) => query::stats(&store, args, out),
         Command::Verify(args) => query::verify(&store, args, out),
+        Command::Generate(args) => generate::run(args, out),
     }
 }
 

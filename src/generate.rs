@@ -1,0 +1,177 @@
+//! A synthetic timeline for benchmarks and demos: deterministic for a seed.
+//!
+//! Events move forward through the years with a few appended out of date
+//! order; dates are about 10% years, 20% months, 60% days and 10% instants;
+//! changes set, unset, add and remove attributes of `M` entities, refer to
+//! other entities, sometimes end with `until`, and a few events correct
+//! earlier ones. Attribute names say their kind: single-valued ones are
+//! `status`, `owner`, `rating`, `region`, `budget`; sets are `partners`,
+//! `investors`, `labels`.
+
+use crate::event::{Change, Event, Op, Source, Value};
+use crate::when::When;
+
+const SINGLE: [&str; 5] = ["status", "owner", "rating", "region", "budget"];
+const SETS: [&str; 3] = ["partners", "investors", "labels"];
+const STATUSES: [&str; 6] = ["planned", "active", "paused", "merged", "closed", "rumoured"];
+const REGIONS: [&str; 5] = ["emea", "americas", "apac", "global", "none"];
+
+/// The shape of a generated timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub events: usize,
+    pub entities: usize,
+    /// Years covered, starting with 2000.
+    pub years: u32,
+    pub seed: u64,
+}
+
+/// The events of `plan`, in append order.
+pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
+    let mut rng = fastrand::Rng::with_seed(plan.seed);
+    let span_days = i64::from(plan.years.max(1)) * 365;
+    let first_day = When::parse("2000-01-01").expect("a valid date").start() / 86_400;
+    (0..plan.events).map(move |i| {
+        // Time moves forward with the sequence; 5% of events are backdated.
+        let progress = (i as i64 * span_days) / plan.events.max(1) as i64;
+        let day = if rng.u8(0..100) < 5 {
+            rng.i64(0..=progress)
+        } else {
+            (progress + rng.i64(0..3)).min(span_days - 1)
+        };
+        let at = date(&mut rng, first_day + day);
+        let entity = |rng: &mut fastrand::Rng| format!("e{}", rng.usize(0..plan.entities.max(1)));
+        let subject = entity(&mut rng);
+        let changes = (0..rng.usize(1..=3))
+            .map(|_| {
+                let set_valued = rng.u8(0..10) < 4;
+                let (attr, op) = if set_valued {
+                    let attr = SETS[rng.usize(0..SETS.len())];
+                    let value = Value::Ref(entity(&mut rng));
+                    let op = match rng.u8(0..10) {
+                        0..=6 => Op::Add { value, until: until(&mut rng, at) },
+                        _ => Op::Remove { value },
+                    };
+                    (attr, op)
+                } else {
+                    let attr = SINGLE[rng.usize(0..SINGLE.len())];
+                    let value = match attr {
+                        "status" => Value::Text(STATUSES[rng.usize(0..STATUSES.len())].into()),
+                        "owner" => Value::Ref(entity(&mut rng)),
+                        "rating" => Value::Int(rng.i64(1..=5)),
+                        "region" => Value::Text(REGIONS[rng.usize(0..REGIONS.len())].into()),
+                        _ => Value::Amount {
+                            amount: (rng.u32(1..10_000) * 1000) as f64,
+                            unit: "USD".into(),
+                        },
+                    };
+                    let op = match rng.u8(0..10) {
+                        0..=8 => Op::Set { value, until: until(&mut rng, at) },
+                        _ => Op::Unset,
+                    };
+                    (attr, op)
+                };
+                // Most changes concern the event's subject.
+                let target = if rng.u8(0..10) < 8 { subject.clone() } else { entity(&mut rng) };
+                Change {
+                    entity: target,
+                    attr: attr.to_string(),
+                    op,
+                }
+            })
+            .collect();
+        // A few events correct an earlier one.
+        let corrects = if i > 0 && rng.u16(0..1000) < 2 {
+            vec![format!("ev{}", rng.usize(0..i))]
+        } else {
+            Vec::new()
+        };
+        Event {
+            id: format!("ev{i}"),
+            at,
+            title: format!("Event {i} about {subject}"),
+            summary: None,
+            tags: if rng.u8(0..10) == 0 { vec!["flagged".into()] } else { Vec::new() },
+            sources: if rng.u8(0..20) == 0 {
+                vec![Source {
+                    publisher: Some("Generated".into()),
+                    ..Source::default()
+                }]
+            } else {
+                Vec::new()
+            },
+            corrects,
+            changes,
+        }
+    })
+}
+
+/// A date on `day` (days since the epoch) at a random precision.
+fn date(rng: &mut fastrand::Rng, day: i64) -> When {
+    let when = When::day(
+        chrono::DateTime::from_timestamp(day * 86_400, 0)
+            .expect("in range")
+            .date_naive(),
+    );
+    let text = match rng.u8(0..10) {
+        0 => format!("{}", when.year()),
+        1 | 2 => format!("{}-{:02}", when.year(), when.month().unwrap_or(1)),
+        3..=8 => return when,
+        _ => format!("{}T{:02}:{:02}:00Z", when, rng.u8(0..24), rng.u8(0..60)),
+    };
+    When::parse(&text).expect("a generated date is valid")
+}
+
+/// Sometimes an `until` a little after `at`.
+fn until(rng: &mut fastrand::Rng, at: When) -> Option<When> {
+    (rng.u8(0..20) == 0).then(|| {
+        let year = at.year() + i32::from(rng.u8(0..4));
+        When::parse(&format!("{year}")).expect("a valid year")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Located, Origin, validate_batch};
+
+    fn plan(seed: u64) -> Plan {
+        Plan {
+            events: 2000,
+            entities: 50,
+            years: 10,
+            seed,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_timeline() {
+        let a: Vec<Event> = generate(plan(7)).collect();
+        let b: Vec<Event> = generate(plan(7)).collect();
+        let c: Vec<Event> = generate(plan(8)).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 2000);
+    }
+
+    #[test]
+    fn generated_events_are_valid_and_varied() {
+        let events: Vec<Event> = generate(plan(1)).collect();
+        let batch: Vec<Located> = events
+            .iter()
+            .map(|e| Located::new(e.clone(), Origin { file: "g".into(), number: 0, line: None, id: None }))
+            .collect();
+        assert_eq!(validate_batch(&batch, |_, _| None), Ok(()));
+        let share = |f: &dyn Fn(&Event) -> bool| events.iter().filter(|e| f(e)).count() * 100 / events.len();
+        use crate::when::Precision::*;
+        let years = share(&|e| e.at.precision() == Year);
+        let months = share(&|e| e.at.precision() == Month);
+        assert!((5..=15).contains(&years), "{years}% years");
+        assert!((14..=26).contains(&months), "{months}% months");
+        let backdated = events.windows(2).filter(|w| w[1].at.start() + 30 * 86_400 < w[0].at.start()).count();
+        assert!(backdated * 100 / events.len() >= 2, "{backdated} backdated");
+        assert!(events.iter().any(|e| !e.corrects.is_empty()));
+        assert!(events.iter().flat_map(|e| &e.changes).any(|c| c.op.until().is_some()));
+        assert!(events.iter().flat_map(|e| &e.changes).any(|c| matches!(c.op, Op::Remove { .. })));
+    }
+}
