@@ -490,6 +490,12 @@ impl Event {
                     "an event cannot correct itself",
                 ));
             }
+            if self.corrects[..i].contains(id) {
+                return Err(Invalid::new(
+                    format!("corrects[{i}]"),
+                    format!("\"{id}\" is listed twice"),
+                ));
+            }
         }
         let mut kinds: HashMap<(&str, &str), AttrKind> = HashMap::new();
         for (i, change) in self.changes.iter().enumerate() {
@@ -548,61 +554,133 @@ impl Event {
     }
 }
 
-/// Checks what no single event can: ids unique within the batch, and each
-/// attribute used with one kind of operation across the batch and against
-/// the kinds already stored (`known_kind`). Errors name the event by its
-/// origin.
-pub fn validate_batch(
-    batch: &[Located],
-    mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
-) -> Result<(), (usize, Invalid)> {
-    let mut ids: HashMap<&str, usize> = HashMap::new();
-    // (entity, attr) → (kind, who fixed it)
-    let mut kinds: HashMap<(&str, &str), (AttrKind, String)> = HashMap::new();
-    for (index, located) in batch.iter().enumerate() {
+/// Checks what no single event can, for a batch that may arrive in chunks:
+/// ids unique within the batch, and each attribute used with one kind of
+/// operation across the batch and against the kinds already stored.
+///
+/// It keeps only what later events are checked against (each id with a
+/// compact note of where it came from, each attribute's kind), so that a
+/// batch of millions of events can be checked without holding it.
+#[derive(Debug, Default)]
+pub struct BatchCheck {
+    files: Vec<String>,
+    /// Id → (index into `files`, number, line or 0).
+    ids: HashMap<Box<str>, (u32, u32, u32)>,
+    /// `entity NUL attr` → (kind, the event of this batch that fixed it, or
+    /// `None` for the store).
+    kinds: HashMap<String, (AttrKind, Option<Box<str>>)>,
+    /// The attributes this batch uses first, as `entity NUL attr`.
+    fresh: std::collections::HashSet<String>,
+    /// A buffer for building keys without allocating.
+    key: String,
+}
+
+impl BatchCheck {
+    pub fn new() -> BatchCheck {
+        BatchCheck::default()
+    }
+
+    /// Whether an event of the batch so far has this id.
+    pub fn has(&self, id: &str) -> bool {
+        self.ids.contains_key(id)
+    }
+
+    /// Whether `entity NUL attr` is an attribute this batch is the first to
+    /// use; forgets it, so only its first use says so.
+    pub fn first_use(&mut self, key: &[u8]) -> bool {
+        std::str::from_utf8(key).is_ok_and(|k| self.fresh.remove(k))
+    }
+
+    /// Checks the next event of the batch; `known_kind` says how the store
+    /// already uses an attribute.
+    pub fn check(
+        &mut self,
+        located: &Located,
+        mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
+    ) -> Result<(), Invalid> {
         let event = &located.event;
-        event.validate().map_err(|invalid| (index, invalid))?;
-        if let Some(first) = ids.insert(&event.id, index) {
-            return Err((
-                index,
-                Invalid::new(
-                    "id",
-                    format!(
-                        "\"{}\" is used twice in this batch (also by {})",
-                        event.id, batch[first].origin
-                    ),
+        event.validate()?;
+        if let Some(&(file, number, line)) = self.ids.get(event.id.as_str()) {
+            let first = Origin {
+                file: self.files[file as usize].clone(),
+                number: number as usize,
+                line: (line > 0).then_some(line as usize),
+                id: Some(event.id.clone()),
+            };
+            return Err(Invalid::new(
+                "id",
+                format!(
+                    "\"{}\" is used twice in this batch (also by {first})",
+                    event.id
                 ),
             ));
         }
         for (i, change) in event.changes.iter().enumerate() {
             let kind = change.op.attr_kind();
-            let key = (change.entity.as_str(), change.attr.as_str());
-            let (earlier, whom) = match kinds.get(&key) {
-                Some(known) => known.clone(),
-                None => {
-                    let known = match known_kind(&change.entity, &change.attr) {
-                        Some(stored) => (stored, "the store".to_string()),
-                        None => (kind, format!("event \"{}\"", event.id)),
-                    };
-                    kinds.insert(key, known.clone());
-                    known
-                }
-            };
+            self.key.clear();
+            self.key.push_str(&change.entity);
+            self.key.push('\0');
+            self.key.push_str(&change.attr);
+            if !self.kinds.contains_key(self.key.as_str()) {
+                let known = match known_kind(&change.entity, &change.attr) {
+                    Some(stored) => (stored, None),
+                    None => {
+                        self.fresh.insert(self.key.clone());
+                        (kind, Some(event.id.as_str().into()))
+                    }
+                };
+                self.kinds.insert(self.key.clone(), known);
+            }
+            let (earlier, whom) = &self.kinds[self.key.as_str()];
+            let earlier = *earlier;
             if earlier != kind {
-                return Err((
-                    index,
-                    Invalid::new(
-                        format!("changes[{i}].{}", change.op.keyword()),
-                        format!(
-                            "\"{}\" is {} in {whom}; it cannot take {}",
-                            change.target(),
-                            earlier.describe(),
-                            change.op.keyword()
-                        ),
+                let whom = match whom {
+                    Some(id) => format!("event \"{id}\""),
+                    None => "the store".to_string(),
+                };
+                return Err(Invalid::new(
+                    format!("changes[{i}].{}", change.op.keyword()),
+                    format!(
+                        "\"{}\" is {} in {whom}; it cannot take {}",
+                        change.target(),
+                        earlier.describe(),
+                        change.op.keyword()
                     ),
                 ));
             }
         }
+        let origin = &located.origin;
+        let file = match self.files.iter().rposition(|f| *f == origin.file) {
+            Some(i) => i,
+            None => {
+                self.files.push(origin.file.clone());
+                self.files.len() - 1
+            }
+        };
+        let compact = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.ids.insert(
+            event.id.as_str().into(),
+            (
+                compact(file),
+                compact(origin.number),
+                compact(origin.line.unwrap_or(0)),
+            ),
+        );
+        Ok(())
+    }
+}
+
+/// Checks a whole batch at once (see [`BatchCheck`]); a problem comes with
+/// the index of the event that has it.
+pub fn validate_batch(
+    batch: &[Located],
+    mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
+) -> Result<(), (usize, Invalid)> {
+    let mut check = BatchCheck::new();
+    for (index, located) in batch.iter().enumerate() {
+        check
+            .check(located, &mut known_kind)
+            .map_err(|invalid| (index, invalid))?;
     }
     Ok(())
 }
@@ -657,13 +735,14 @@ impl Located {
     }
 }
 
-/// A record's place in the log it was exported from.
+/// A record's place in the log it was exported from. The reader has
+/// checked that `hash` is the hash of `prev_hash` and this record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded {
     pub seq: u64,
     pub at: chrono::DateTime<chrono::Utc>,
-    /// The record's hash, if the export gave it: checked on restore.
-    pub hash: Option<[u8; 32]>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
 }
 
 #[cfg(test)]

@@ -13,7 +13,9 @@ use crate::when::When;
 
 const SINGLE: [&str; 5] = ["status", "owner", "rating", "region", "budget"];
 const SETS: [&str; 3] = ["partners", "investors", "labels"];
-const STATUSES: [&str; 6] = ["planned", "active", "paused", "merged", "closed", "rumoured"];
+const STATUSES: [&str; 6] = [
+    "planned", "active", "paused", "merged", "closed", "rumoured",
+];
 const REGIONS: [&str; 5] = ["emea", "americas", "apac", "global", "none"];
 
 /// The shape of a generated timeline.
@@ -49,7 +51,10 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                     let attr = SETS[rng.usize(0..SETS.len())];
                     let value = Value::Ref(entity(&mut rng));
                     let op = match rng.u8(0..10) {
-                        0..=6 => Op::Add { value, until: until(&mut rng, at) },
+                        0..=6 => Op::Add {
+                            value,
+                            until: until(&mut rng, at),
+                        },
                         _ => Op::Remove { value },
                     };
                     (attr, op)
@@ -66,13 +71,20 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                         },
                     };
                     let op = match rng.u8(0..10) {
-                        0..=8 => Op::Set { value, until: until(&mut rng, at) },
+                        0..=8 => Op::Set {
+                            value,
+                            until: until(&mut rng, at),
+                        },
                         _ => Op::Unset,
                     };
                     (attr, op)
                 };
                 // Most changes concern the event's subject.
-                let target = if rng.u8(0..10) < 8 { subject.clone() } else { entity(&mut rng) };
+                let target = if rng.u8(0..10) < 8 {
+                    subject.clone()
+                } else {
+                    entity(&mut rng)
+                };
                 Change {
                     entity: target,
                     attr: attr.to_string(),
@@ -91,7 +103,11 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
             at,
             title: format!("Event {i} about {subject}"),
             summary: None,
-            tags: if rng.u8(0..10) == 0 { vec!["flagged".into()] } else { Vec::new() },
+            tags: if rng.u8(0..10) == 0 {
+                vec!["flagged".into()]
+            } else {
+                Vec::new()
+            },
             sources: if rng.u8(0..20) == 0 {
                 vec![Source {
                     publisher: Some("Generated".into()),
@@ -159,19 +175,44 @@ mod tests {
         let events: Vec<Event> = generate(plan(1)).collect();
         let batch: Vec<Located> = events
             .iter()
-            .map(|e| Located::new(e.clone(), Origin { file: "g".into(), number: 0, line: None, id: None }))
+            .map(|e| {
+                Located::new(
+                    e.clone(),
+                    Origin {
+                        file: "g".into(),
+                        number: 0,
+                        line: None,
+                        id: None,
+                    },
+                )
+            })
             .collect();
         assert_eq!(validate_batch(&batch, |_, _| None), Ok(()));
-        let share = |f: &dyn Fn(&Event) -> bool| events.iter().filter(|e| f(e)).count() * 100 / events.len();
+        let share = |f: &dyn Fn(&Event) -> bool| {
+            events.iter().filter(|e| f(e)).count() * 100 / events.len()
+        };
         use crate::when::Precision::*;
         let years = share(&|e| e.at.precision() == Year);
         let months = share(&|e| e.at.precision() == Month);
         assert!((5..=15).contains(&years), "{years}% years");
         assert!((14..=26).contains(&months), "{months}% months");
-        let backdated = events.windows(2).filter(|w| w[1].at.start() + 30 * 86_400 < w[0].at.start()).count();
+        let backdated = events
+            .windows(2)
+            .filter(|w| w[1].at.start() + 30 * 86_400 < w[0].at.start())
+            .count();
         assert!(backdated * 100 / events.len() >= 2, "{backdated} backdated");
         assert!(events.iter().any(|e| !e.corrects.is_empty()));
-        assert!(events.iter().flat_map(|e| &e.changes).any(|c| c.op.until().is_some()));
-        assert!(events.iter().flat_map(|e| &e.changes).any(|c| matches!(c.op, Op::Remove { .. })));
+        assert!(
+            events
+                .iter()
+                .flat_map(|e| &e.changes)
+                .any(|c| c.op.until().is_some())
+        );
+        assert!(
+            events
+                .iter()
+                .flat_map(|e| &e.changes)
+                .any(|c| matches!(c.op, Op::Remove { .. }))
+        );
     }
 }

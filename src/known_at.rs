@@ -2,8 +2,9 @@
 //!
 //! `--known-at '#N'` keeps the records with seq at most N; `--known-at T`
 //! keeps those recorded by T, where T is a date (the end of its interval,
-//! as for every query date) or an RFC 3339 timestamp (to the microsecond,
-//! inclusive). Either way the answer is a seq: `recorded_at` never goes
+//! as for every query date) or an RFC 3339 timestamp: one with a fraction
+//! of a second is exact to the microsecond, inclusive; one without is a
+//! date of its own and covers its whole second. Either way the answer is a seq: `recorded_at` never goes
 //! backwards, so the records known at a time are a prefix of the log.
 
 use std::fmt;

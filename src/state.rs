@@ -36,6 +36,16 @@ impl AsOf {
     pub fn end(&self) -> i64 {
         self.at.end()
     }
+
+    /// What a replay for this question does with an event dated `at`.
+    pub fn status(&self, at: When) -> Fed {
+        match at.certainty_at(self.end()) {
+            Certainty::NotYet => Fed::Past,
+            Certainty::Uncertain if self.strict => Fed::Skipped,
+            Certainty::Uncertain => Fed::Uncertain,
+            Certainty::Certain => Fed::Certain,
+        }
+    }
 }
 
 /// Why a fact holds: the latest event that set or added its value.
@@ -326,17 +336,17 @@ impl Replay {
     /// Applies the next event in replay order (interval start, then append
     /// sequence), as the question's date rules say.
     pub fn feed(&mut self, event: &Event) -> Fed {
-        let certainty = event.at.certainty_at(self.end);
-        if certainty == Certainty::NotYet {
+        let status = self.query.status(event.at);
+        if status == Fed::Past {
             return Fed::Past;
         }
         // An expiry at the very moment an event starts happens first; the
         // order cannot change the outcome, since the event replaces the fact.
         self.expire_through(event.at.start());
-        let uncertain = certainty == Certainty::Uncertain;
-        if uncertain && self.query.strict {
+        if status == Fed::Skipped {
             return Fed::Skipped;
         }
+        let uncertain = status == Fed::Uncertain;
         self.state.apply(event, uncertain);
         for change in &event.changes {
             if let Some(until) = change.op.until() {

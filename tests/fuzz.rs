@@ -69,15 +69,15 @@ proptest! {
 
     #[test]
     fn the_record_decoder_never_panics(bytes in any::<Vec<u8>>(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>()) {
-        let _ = record::decode(&bytes);
+        let _ = record::decode(&bytes, [0; 32]);
         let mut damaged = sample_record();
         for (at, value) in flips {
             let i = at.index(damaged.len());
             damaged[i] = value;
         }
-        let _ = record::decode(&damaged);
-        let _ = record::hash_matches(&damaged);
+        let _ = record::decode(&damaged, [1; 32]);
+        let _ = record::hash_matches(&damaged, &[1; 32]);
         let whole = sample_record();
-        let _ = record::decode(&whole[..cut.index(whole.len())]);
+        let _ = record::decode(&whole[..cut.index(whole.len())], [1; 32]);
     }
 }

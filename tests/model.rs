@@ -143,8 +143,16 @@ fn case() -> impl Strategy<Value = Case> {
                     })
                     .collect();
                 // Corrections point at an event appended before this one.
+                // Corrections point at one or two events appended before this one.
                 let corrects = match (position, corrects[position]) {
-                    (p, Some(index)) if p > 0 => vec![events[index.index(p)].id.clone()],
+                    (p, Some(index)) if p > 0 => {
+                        let first = index.index(p);
+                        let mut targets = vec![events[first].id.clone()];
+                        if first + 1 < p && index.index(7) == 0 {
+                            targets.push(events[first + 1].id.clone());
+                        }
+                        targets
+                    }
                     _ => vec![],
                 };
                 events.push(Event {
@@ -305,10 +313,16 @@ fn model_diff(
 ) -> Vec<DiffRow> {
     let before = model_state(log, known, from, strict);
     let after = model_state(log, known, to, strict);
+    // What each question does with an event: 0 not applied, 1 uncertain, 2 certain.
+    let effect = |e: &Event, q: i64| match (applied(e, q, strict), e.at.end() > q) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+    };
     let between: Vec<Event> = visible(log, known)
         .into_iter()
         .map(|(_, e)| e)
-        .filter(|e| applied(e, to.end(), strict) && !applied(e, from.end(), strict))
+        .filter(|e| effect(e, to.end()) > 0 && effect(e, to.end()) != effect(e, from.end()))
         .collect();
     let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
     let mut rows = Vec::new();
@@ -490,23 +504,29 @@ fn located(e: &Event) -> Located {
     )
 }
 
-fn now() -> DateTime<Utc> {
+/// When batch `b` is appended: an hour after the one before.
+fn batch_time(b: usize) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc)
+        + chrono::Duration::hours(b as i64)
 }
 
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s"), OpenMode::CreateIfMissing).unwrap();
     let mut start = 0;
-    for &end in &case.batch_ends {
+    // The seq of the last record of every batch.
+    let mut batch_heads = Vec::new();
+    for (b, &end) in case.batch_ends.iter().enumerate() {
         let batch: Vec<Located> = case.events[start..end].iter().map(located).collect();
         store
-            .write(&batch, IdPolicy::RequireNew, None, now())
+            .write(&batch, IdPolicy::RequireNew, None, batch_time(b))
             .unwrap();
         start = end;
+        batch_heads.push(end as u64);
     }
+    prop_assert!(store.verify().unwrap().is_ok(), "verify after the writes");
     let log: Vec<(u64, Event)> = case
         .events
         .iter()
@@ -515,8 +535,26 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
         .collect();
     let head = log.len() as u64;
     for q in &case.queries {
-        let known = ((head as f64) * q.known).round() as u64;
-        let snapshot = store.snapshot(Some(&KnownAt::seq(known))).unwrap();
+        // Known-at as a seq, or as a time between batches (or in one).
+        let (known, known_at) = if q.known < 0.5 {
+            let known = ((head as f64) * q.known * 2.0).round() as u64;
+            (known, KnownAt::seq(known))
+        } else {
+            let b = ((q.known - 0.5) * 2.0 * batch_heads.len() as f64) as usize;
+            let minutes = if q.known * 1000.0 % 2.0 < 1.0 { 0 } else { 30 };
+            let t = batch_time(b.min(batch_heads.len())) + chrono::Duration::minutes(minutes)
+                - chrono::Duration::hours(1);
+            let known = batch_heads
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| batch_time(*i) <= t)
+                .map(|(_, h)| *h)
+                .max()
+                .unwrap_or(0);
+            (known, KnownAt::parse(&t.to_rfc3339()).unwrap())
+        };
+        let snapshot = store.snapshot(Some(&known_at)).unwrap();
+        prop_assert_eq!(snapshot.head(), known, "known-at {}", known_at);
         let entity = ENTITIES[q.entity];
 
         for at in [q.from, q.to] {
@@ -594,8 +632,40 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
             q.to
         );
 
+        let scoped: Vec<DiffRow> = snapshot
+            .diff(from, to, &[entity.to_string()])
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                (
+                    c.entity,
+                    c.attr,
+                    c.kind,
+                    c.before.map(|b| b.0),
+                    c.after.map(|a| a.0),
+                    c.events,
+                )
+            })
+            .collect();
+        let model_scoped: Vec<DiffRow> = model_diff(&log, known, q.from, q.to, q.strict)
+            .into_iter()
+            .filter(|row| row.0 == entity)
+            .collect();
+        prop_assert_eq!(
+            &scoped,
+            &model_scoped,
+            "diff of {} from {} to {}",
+            entity,
+            q.from,
+            q.to
+        );
+
         let attr = q.attr.map(|a| ATTRS[a]);
-        let history = snapshot.history(entity, attr).ok().map(|rows| {
+        let history = snapshot.history(entity, attr);
+        if let Err(e) = &history {
+            prop_assert_eq!(e.kind(), chronik::ErrorKind::Invalid, "{}", e);
+        }
+        let history = history.ok().map(|rows| {
             rows.into_iter()
                 .map(|r| (r.seq, r.event, r.at, r.attr, r.op, r.value, r.until))
                 .collect::<Vec<HistoryLine>>()

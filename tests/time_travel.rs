@@ -199,9 +199,11 @@ fn known_at_answers_exactly_as_the_store_did_before_later_batches() {
         .to_string();
     let at_time = env.json(&["state", "--at", "2020-12", "--known-at", &first_time]);
     let last_time = log["records"][3]["recorded_at"].as_str().unwrap();
-    if first_time != last_time {
-        assert_eq!(without_known_at(at_time), before[0]);
-    }
+    assert_ne!(
+        first_time, last_time,
+        "the batches were appended by separate processes"
+    );
+    assert_eq!(without_known_at(at_time), before[0]);
     assert!(
         env.fails(&["state", "--known-at", "#9"], 2)
             .contains("beyond the log, whose head is #4")

@@ -32,6 +32,9 @@ pub enum ExportFormat {
 }
 
 pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(output) = &args.output {
+        refuse_inside_store(output, store_path)?;
+    }
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
     let records = snapshot.log().collect::<Result<Vec<_>, _>>()?;
@@ -41,6 +44,25 @@ pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyho
     match &args.output {
         None => write(out)?,
         Some(path) => write_atomically(path, write)?,
+    }
+    Ok(())
+}
+
+/// An export written into the store's own directory would overwrite or
+/// litter sled's files.
+fn refuse_inside_store(output: &Path, store_path: &Path) -> Result<(), Error> {
+    let folder = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Ok(folder), Ok(store)) = (folder.canonicalize(), store_path.canonicalize()) else {
+        return Ok(());
+    };
+    if folder.starts_with(&store) {
+        return Err(Error::Usage(format!(
+            "-o {}: that is inside the store's own directory; write the export elsewhere",
+            output.display()
+        )));
     }
     Ok(())
 }

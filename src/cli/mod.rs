@@ -114,7 +114,9 @@ pub enum Command {
     Log(query::LogArgs),
 
     /// Write a synthetic timeline as JSON Lines (deterministic for a seed).
-    #[command(after_help = "Example:\n  chronik generate --events 100000 --entities 10000 --years 20 --seed 7 > big.jsonl")]
+    #[command(
+        after_help = "Example:\n  chronik generate --events 100000 --entities 10000 --years 20 --seed 7 > big.jsonl"
+    )]
     Generate(generate::GenerateArgs),
 
     /// Check the whole store: every record, the hash chain and every index.

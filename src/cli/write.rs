@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use chronik::formats::input::{InputFormat, read_event_bytes};
-use chronik::store::{IdPolicy, Receipt};
+use chronik::formats::input::{
+    InputFormat, read_event_bytes, read_json_lines, read_json_lines_in_background,
+};
+use chronik::store::{IdPolicy, Receipt, Writer};
 use chronik::{Error, Located, OpenMode, Store};
 
 use super::{ExpectHead, usage};
@@ -54,96 +56,126 @@ impl From<FormatArg> for InputFormat {
     }
 }
 
+/// How many events a large input is written in at a time.
+const CHUNK: usize = 20_000;
+
 pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut files = Vec::new();
     for path in &args.paths {
         collect_files(path, &mut files)?;
     }
-    let mut batch = Vec::new();
-    for file in &files {
-        batch.extend(read_input(file, args.input_format.map(Into::into))?);
-    }
-    let from = plural(files.len(), "file");
-    if batch.is_empty() {
+    let format = args.input_format.map(Into::into);
+    let from = plural(files.len() as u64, "file");
+    let receipt = write(store_path, IdPolicy::SkipUnchanged, None, |writer| {
+        for file in &files {
+            read_chunks(file, format, |chunk| writer.push(&chunk))?;
+        }
+        Ok(())
+    })?;
+    let Some(receipt) = receipt else {
         writeln!(out, "nothing to import: no events in {from}")?;
         return Ok(());
-    }
-    let receipt = write(store_path, &batch, IdPolicy::SkipUnchanged, None)?;
-    if receipt.appended.is_empty() {
+    };
+    if receipt.appended == 0 {
         writeln!(
             out,
             "nothing to import: all {} from {from} are already stored unchanged (head {})",
-            plural(receipt.skipped.len(), "event"),
+            plural(receipt.skipped, "event"),
             receipt.head
         )?;
         return Ok(());
     }
+    let what = if receipt.restored { "record" } else { "event" };
+    write!(
+        out,
+        "{} {} from {from} {}",
+        if receipt.restored {
+            "restored"
+        } else {
+            "imported"
+        },
+        plural(receipt.appended, what),
+        seq_range(&receipt)
+    )?;
     if receipt.restored {
-        write!(
-            out,
-            "restored {} from {from} {} with their original times and hashes",
-            plural(receipt.appended.len(), "record"),
-            seq_range(&receipt)
-        )?;
-    } else {
-        write!(
-            out,
-            "imported {} from {from} {}",
-            plural(receipt.appended.len(), "event"),
-            seq_range(&receipt)
-        )?;
+        write!(out, " with their original times and hashes")?;
     }
-    if !receipt.skipped.is_empty() {
-        write!(out, "; {} already stored unchanged", receipt.skipped.len())?;
+    if receipt.skipped > 0 {
+        write!(out, "; {} already stored unchanged", receipt.skipped)?;
     }
     writeln!(out, "; the head is now {}", receipt.head)?;
     Ok(())
 }
 
 pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let batch = read_input(&args.file, args.input_format.map(Into::into))?;
-    if batch.is_empty() {
+    let format = args.input_format.map(Into::into);
+    let receipt = write(
+        store_path,
+        IdPolicy::RequireNew,
+        args.expect.expect_head,
+        |writer| read_chunks(&args.file, format, |chunk| writer.push(&chunk)),
+    )?;
+    let Some(receipt) = receipt else {
         let input = match args.file.as_os_str() == "-" {
             true => "<stdin>".to_string(),
             false => name(&args.file),
         };
         return Err(usage(format!("{input}: no events to append")));
-    }
-    append_batch(store_path, &batch, args.expect.expect_head, out)
+    };
+    report_appended(&receipt, out)
 }
 
-/// Appends a batch strictly (every id new) and reports what it did.
+/// Appends one batch strictly (every id new) and reports what it did.
 pub fn append_batch(
     store_path: &Path,
     batch: &[Located],
     expect_head: Option<u64>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let receipt = write(store_path, batch, IdPolicy::RequireNew, expect_head)?;
+    let receipt = write(store_path, IdPolicy::RequireNew, expect_head, |writer| {
+        writer.push(batch)
+    })?;
+    report_appended(&receipt.expect("a batch of one event is not empty"), out)
+}
+
+fn report_appended(receipt: &Receipt, out: &mut dyn Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "appended {} {}; the head is now {}",
-        plural(receipt.appended.len(), "event"),
-        seq_range(&receipt),
+        plural(receipt.appended, "event"),
+        seq_range(receipt),
         receipt.head
     )?;
     Ok(())
 }
 
-/// Writes a batch, creating the store if there is none. A store created
-/// here is removed again if the batch fails, so that a refused first write
-/// leaves nothing behind.
+/// Says on stderr what the user should know about a batch that is stored.
+fn warn(receipt: &Receipt) {
+    if let Some(warning) = &receipt.warning {
+        eprintln!("chronik: warning: {warning}");
+    }
+}
+
+/// Writes one batch, fed by `feed`, creating the store if there is none;
+/// `None` when `feed` gave no events. A store created here is removed again
+/// if the batch fails or is empty, so that nothing is left behind.
 fn write(
     store_path: &Path,
-    batch: &[Located],
     policy: IdPolicy,
     expect_head: Option<u64>,
-) -> Result<Receipt, Error> {
+    feed: impl FnOnce(&mut Writer<'_>) -> Result<(), Error>,
+) -> Result<Option<Receipt>, Error> {
     let existed = store_path.exists();
     let store = Store::open(store_path, OpenMode::CreateIfMissing)?;
-    let result = store.write(batch, policy, expect_head, chrono::Utc::now());
+    let result = (|| {
+        let mut writer = store.writer(policy, expect_head, chrono::Utc::now())?;
+        feed(&mut writer)?;
+        let receipt = writer.commit()?;
+        warn(&receipt);
+        Ok((receipt.appended + receipt.skipped > 0).then_some(receipt))
+    })();
     drop(store);
-    if result.is_err() && !existed {
+    if !existed && !matches!(result, Ok(Some(_))) {
         // Best effort: the error about the batch matters more than this.
         let _ = std::fs::remove_dir_all(store_path);
     }
@@ -151,14 +183,16 @@ fn write(
 }
 
 fn seq_range(receipt: &Receipt) -> String {
-    match (receipt.appended.first(), receipt.appended.last()) {
-        (Some((first, _)), Some((last, _))) if first != last => format!("(seq {first}-{last})"),
-        (Some((first, _)), _) => format!("(seq {first})"),
-        _ => String::new(),
+    match receipt.first {
+        Some(first) if receipt.appended > 1 => {
+            format!("(seq {first}-{})", first + receipt.appended - 1)
+        }
+        Some(first) => format!("(seq {first})"),
+        None => String::new(),
     }
 }
 
-fn plural(n: usize, noun: &str) -> String {
+fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -170,28 +204,47 @@ fn name(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// Reads a file, or standard input for `-` (its format recognised from
-/// the content unless given).
-fn read_input(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Located>> {
-    if path.as_os_str() != "-" {
-        return read_file(path, format);
+/// Reads a file, or standard input for `-` (its format recognised from the
+/// content unless given), and hands its events to `take` in chunks. JSON
+/// Lines is streamed; TOML and JSON files are read whole.
+fn read_chunks(
+    path: &Path,
+    format: Option<InputFormat>,
+    mut take: impl FnMut(Vec<Located>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let io = |action: &'static str, source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|source| io("read", source))?;
+        let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
+        return match format {
+            InputFormat::JsonLines => read_json_lines(&bytes[..], "<stdin>", CHUNK, take),
+            _ => read_event_bytes(&bytes, format, "<stdin>")?
+                .chunks(CHUNK)
+                .try_for_each(|chunk| take(chunk.to_vec())),
+        };
     }
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Io {
-            action: "read",
-            path: "standard input".into(),
-            source,
-        })?;
-    let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
-    Ok(read_event_bytes(&bytes, format, "<stdin>")?)
+    match format.or_else(|| InputFormat::from_path(path)) {
+        Some(InputFormat::JsonLines) => {
+            let file = std::fs::File::open(path).map_err(|source| io("read", source))?;
+            read_json_lines_in_background(std::io::BufReader::new(file), &name(path), CHUNK, take)
+        }
+        _ => read_file(path, format)?
+            .chunks(CHUNK)
+            .try_for_each(|chunk| take(chunk.to_vec())),
+    }
 }
 
 /// Reads one event file; its format comes from `format` or its extension.
-fn read_file(path: &Path, format: Option<InputFormat>) -> anyhow::Result<Vec<Located>> {
+fn read_file(path: &Path, format: Option<InputFormat>) -> Result<Vec<Located>, Error> {
     let format = format.or_else(|| InputFormat::from_path(path)).ok_or_else(|| {
-        usage(format!(
+        Error::Usage(format!(
             "{}: cannot tell the format; name the file .toml, .json or .jsonl, or give --input-format",
             name(path)
         ))

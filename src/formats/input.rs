@@ -135,41 +135,125 @@ pub fn read_events(text: &str, format: InputFormat, file: &str) -> Result<Vec<Lo
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            let mut origin = Origin {
-                file: file.to_string(),
-                number: i + 1,
-                line: item.line,
-                id: item.id,
-            };
-            let raw = item.raw.map_err(|message| Error::Input {
-                origin: origin.to_string(),
-                message,
-            })?;
-            origin.id = Some(raw.id.clone());
-            let event = raw.into_event().map_err(|invalid| Error::Input {
-                origin: origin.to_string(),
-                message: invalid.to_string(),
-            })?;
-            event.validate().map_err(|invalid| Error::Input {
-                origin: origin.to_string(),
-                message: invalid.to_string(),
-            })?;
-            let recorded = item
-                .record
-                .map(|r| r.parse())
-                .transpose()
-                .map_err(|message| Error::Input {
-                    origin: origin.to_string(),
-                    message,
-                })?;
-            Ok(Located {
-                event,
-                origin,
-                recorded,
-            })
-        })
+        .map(|(i, item)| located(item, file, i + 1))
         .collect()
+}
+
+/// Reads JSON Lines from `reader` and hands the events to `take` in chunks
+/// of `chunk` events, so that a file of any size is read in bounded memory.
+pub fn read_json_lines<E: From<Error>>(
+    mut reader: impl std::io::BufRead,
+    file: &str,
+    chunk: usize,
+    mut take: impl FnMut(Vec<Located>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut events = Vec::with_capacity(chunk.min(1 << 16));
+    let mut buffer = Vec::new();
+    let (mut line, mut number) = (0, 0);
+    loop {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .map_err(|source| Error::Io {
+                action: "read",
+                path: file.into(),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        line += 1;
+        let text = std::str::from_utf8(&buffer).map_err(|e| Error::Input {
+            origin: format!("{file}: line {line}"),
+            message: format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
+        })?;
+        let text = if line == 1 {
+            text.trim_start_matches('\u{feff}')
+        } else {
+            text
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        number += 1;
+        events.push(located(
+            json_line(text.trim_end_matches(['\n', '\r']), line),
+            file,
+            number,
+        )?);
+        if events.len() >= chunk {
+            take(std::mem::take(&mut events))?;
+        }
+    }
+    if !events.is_empty() {
+        take(events)?;
+    }
+    Ok(())
+}
+
+/// Like [`read_json_lines`], but parses in a second thread while `take`
+/// works on the chunk before: reading and writing a large import overlap.
+pub fn read_json_lines_in_background<E: From<Error> + Send>(
+    reader: impl std::io::BufRead + Send,
+    file: &str,
+    chunk: usize,
+    mut take: impl FnMut(Vec<Located>) -> Result<(), E>,
+) -> Result<(), E> {
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Located>>(1);
+        let parser = scope.spawn(move || {
+            read_json_lines::<Error>(reader, file, chunk, |events| {
+                // The receiver is gone only when `take` failed: stop reading.
+                sender.send(events).map_err(|_| Error::Usage(String::new()))
+            })
+        });
+        let mut taken = Ok(());
+        for events in receiver.iter() {
+            taken = take(events);
+            if taken.is_err() {
+                break;
+            }
+        }
+        drop(receiver);
+        let parsed = parser.join().expect("the parser thread does not panic");
+        taken?;
+        parsed.map_err(E::from)
+    })
+}
+
+/// Turns one raw item into a checked event with its origin.
+fn located(item: Item, file: &str, number: usize) -> Result<Located, Error> {
+    let mut origin = Origin {
+        file: file.to_string(),
+        number,
+        line: item.line,
+        id: item.id,
+    };
+    let fail = |origin: &Origin, message: String| Error::Input {
+        origin: origin.to_string(),
+        message,
+    };
+    let raw = item.raw.map_err(|message| fail(&origin, message))?;
+    origin.id = Some(raw.id.clone());
+    let event = raw
+        .into_event()
+        .map_err(|invalid| fail(&origin, invalid.to_string()))?;
+    event
+        .validate()
+        .map_err(|invalid| fail(&origin, invalid.to_string()))?;
+    let recorded = item
+        .record
+        .map(|r| r.parse(&event))
+        .transpose()
+        .map_err(|message| fail(&origin, message))?;
+    Ok(Located {
+        event,
+        origin,
+        recorded,
+    })
 }
 
 /// Reads a file's bytes as events: the bytes must be UTF-8.
@@ -205,20 +289,22 @@ struct Item {
 struct RawRecord {
     seq: u64,
     recorded_at: String,
-    hash: Option<String>,
-    #[allow(dead_code)]
-    prev_hash: Option<String>,
+    hash: String,
+    prev_hash: String,
     event: RawEvent,
 }
 
 struct RecordInfo {
     seq: u64,
     recorded_at: String,
-    hash: Option<String>,
+    hash: String,
+    prev_hash: String,
 }
 
 impl RecordInfo {
-    fn parse(self) -> Result<Recorded, String> {
+    /// The record's place, once its hash is checked against `event`.
+    fn parse(self, event: &Event) -> Result<Recorded, String> {
+        use crate::store::record;
         let at = chrono::DateTime::parse_from_rfc3339(&self.recorded_at)
             .map_err(|e| {
                 format!(
@@ -227,16 +313,22 @@ impl RecordInfo {
                 )
             })?
             .with_timezone(&chrono::Utc);
-        let hash = self
-            .hash
-            .map(|h| {
-                crate::store::record::hash_from_hex(&h)
-                    .ok_or_else(|| format!("field `hash`: \"{h}\" is not 64 hexadecimal digits"))
-            })
-            .transpose()?;
+        let hex = |field: &str, text: &str| {
+            record::hash_from_hex(text)
+                .ok_or_else(|| format!("field `{field}`: \"{text}\" is not 64 hexadecimal digits"))
+        };
+        let hash = hex("hash", &self.hash)?;
+        let prev_hash = hex("prev_hash", &self.prev_hash)?;
+        if record::encode(self.seq, at, prev_hash, event).1 != hash {
+            return Err(format!(
+                "record {} does not hash to the hash its export gives: the export was changed or is damaged",
+                self.seq
+            ));
+        }
         Ok(Recorded {
             seq: self.seq,
             at,
+            prev_hash,
             hash,
         })
     }
@@ -342,40 +434,46 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
             .lines()
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                let is_record = serde_json::from_str::<Peek>(line).is_ok_and(|p| p.event.is_some());
-                let (raw, record) = if is_record {
-                    match from_line::<RawRecord>(line) {
-                        Ok(r) => (
-                            Ok(r.event),
-                            Some(RecordInfo {
-                                seq: r.seq,
-                                recorded_at: r.recorded_at,
-                                hash: r.hash,
-                            }),
-                        ),
-                        Err(e) => (Err(e), None),
-                    }
-                } else {
-                    (from_line::<RawEvent>(line), None)
-                };
-                let id = match &raw {
-                    Ok(raw) => Some(raw.id.clone()),
-                    Err(_) => serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|v| {
-                            let event = v.get("event").unwrap_or(&v);
-                            event.get("id")?.as_str().map(String::from)
-                        }),
-                };
-                Item {
-                    line: Some(i + 1),
-                    id,
-                    raw,
-                    record,
-                }
-            })
+            .map(|(i, line)| json_line(line, i + 1))
             .collect()),
+    }
+}
+
+/// One line of JSON Lines: an event, or a record of an export.
+fn json_line(line: &str, number: usize) -> Item {
+    // The common case first and fast; the slower paths name the field.
+    let (raw, record) = match serde_json::from_str::<RawEvent>(line) {
+        Ok(raw) => (Ok(raw), None),
+        Err(_) if serde_json::from_str::<Peek>(line).is_ok_and(|p| p.event.is_some()) => {
+            match from_line::<RawRecord>(line) {
+                Ok(r) => (
+                    Ok(r.event),
+                    Some(RecordInfo {
+                        seq: r.seq,
+                        recorded_at: r.recorded_at,
+                        hash: r.hash,
+                        prev_hash: r.prev_hash,
+                    }),
+                ),
+                Err(e) => (Err(e), None),
+            }
+        }
+        Err(_) => (from_line::<RawEvent>(line), None),
+    };
+    let id = match &raw {
+        Ok(raw) => Some(raw.id.clone()),
+        Err(_) => serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| {
+                let event = v.get("event").unwrap_or(&v);
+                event.get("id")?.as_str().map(String::from)
+            }),
+    };
+    Item {
+        line: Some(number),
+        id,
+        raw,
+        record,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Key encodings. Every key sorts, byte by byte, in the order the store
 //! needs: integers big-endian, signed integers with the sign bit flipped,
 //! strings followed by a 0 byte (which no id, entity or attribute contains).
+//! Every element of a paged index ends in the seq of its record.
 
 /// Flips the sign bit so that signed order equals unsigned byte order.
 fn flip(i: i64) -> u64 {
@@ -15,14 +16,30 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// `log` key: the sequence number.
-pub fn seq(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
+/// The seq an index element ends in.
+pub fn seq_of(element: &[u8]) -> Option<u64> {
+    let at = element.len().checked_sub(8)?;
+    u64_at(element, at)
 }
 
-/// Decodes a `log` key or a `by_id` value.
-pub fn decode_seq(bytes: &[u8]) -> Option<u64> {
-    (bytes.len() == 8).then(|| u64_at(bytes, 0)).flatten()
+/// `by_id` element: (id, 0, seq).
+pub fn id(id: &str, seq: u64) -> Vec<u8> {
+    let mut element = entity_prefix(id);
+    element.extend_from_slice(&seq.to_be_bytes());
+    element
+}
+
+/// The `by_id` prefix of every element of `id`.
+pub fn id_prefix(id: &str) -> Vec<u8> {
+    entity_prefix(id)
+}
+
+/// Decodes a `by_id` element into (id, seq).
+pub fn decode_id(element: &[u8]) -> Option<(&str, u64)> {
+    let nul = element.iter().position(|&b| b == 0)?;
+    let id = std::str::from_utf8(&element[..nul]).ok()?;
+    (element.len() == nul + 9).then_some(())?;
+    Some((id, seq_of(element)?))
 }
 
 /// `by_time` key: (interval start, seq) — replay order.
@@ -86,7 +103,35 @@ pub fn decode_pair(key: &[u8]) -> Option<(u64, u64)> {
         .flatten()
 }
 
-/// `attrs` key: (entity, attribute).
+/// `attrs` element: (entity, 0, attribute, 0, kind, seq that first used it).
+pub fn attr_element(entity: &str, attr: &str, kind: u8, seq: u64) -> Vec<u8> {
+    let mut element = attr_prefix(entity, attr);
+    element.push(kind);
+    element.extend_from_slice(&seq.to_be_bytes());
+    element
+}
+
+/// The `attrs` prefix of (entity, attribute).
+pub fn attr_prefix(entity: &str, name: &str) -> Vec<u8> {
+    let mut prefix = attr(entity, name);
+    prefix.push(0);
+    prefix
+}
+
+/// Decodes an `attrs` element into (entity, attribute, kind, seq).
+pub fn decode_attr_element(element: &[u8]) -> Option<(&str, &str, u8, u64)> {
+    let first = element.iter().position(|&b| b == 0)?;
+    let rest = &element[first + 1..];
+    let second = rest.iter().position(|&b| b == 0)?;
+    if rest.len() != second + 10 {
+        return None;
+    }
+    let entity = std::str::from_utf8(&element[..first]).ok()?;
+    let attr = std::str::from_utf8(&rest[..second]).ok()?;
+    Some((entity, attr, rest[second + 1], seq_of(element)?))
+}
+
+/// (entity, attribute), as the batch check names it.
 pub fn attr(entity: &str, attr: &str) -> Vec<u8> {
     let mut key = entity_prefix(entity);
     key.extend_from_slice(attr.as_bytes());
@@ -134,9 +179,27 @@ mod tests {
     }
 
     #[test]
-    fn seq_keys_round_trip() {
-        assert_eq!(decode_seq(&seq(42)), Some(42));
-        assert!(seq(255) < seq(256));
-        assert_eq!(decode_seq(&[1, 2]), None);
+    fn attribute_elements_round_trip() {
+        let e = attr_element("openai", "cloud_providers", 1, 42);
+        assert_eq!(
+            decode_attr_element(&e),
+            Some(("openai", "cloud_providers", 1, 42))
+        );
+        assert!(e.starts_with(&attr_prefix("openai", "cloud_providers")));
+        assert!(
+            !attr_element("openai", "cloud_providers_2", 0, 1)
+                .starts_with(&attr_prefix("openai", "cloud_providers"))
+        );
+        assert_eq!(seq_of(&e), Some(42));
+    }
+
+    #[test]
+    fn every_element_ends_in_its_seq() {
+        assert_eq!(seq_of(&time(-5, 9)), Some(9));
+        assert_eq!(seq_of(&entity("a", 3, 11)), Some(11));
+        assert_eq!(seq_of(&id("ev-1", 12)), Some(12));
+        assert_eq!(decode_id(&id("ev-1", 12)), Some(("ev-1", 12)));
+        assert!(id("a", u64::MAX) < id("a-", 0) && id("a", 5).starts_with(&id_prefix("a")));
+        assert_eq!(seq_of(&[1, 2]), None);
     }
 }

@@ -2,35 +2,37 @@
 //!
 //! This module is the only one that knows sled. Its trees:
 //!
-//! | tree | key | value |
-//! |---|---|---|
-//! | `log` | seq (u64 BE) | record (see [`record`]) |
-//! | `by_time` | (start, seq) | empty — replay order |
-//! | `by_id` | event id | seq |
-//! | `by_entity` | (entity, 0, start, seq) | empty |
-//! | `attrs` | (entity, 0, attr) | kind byte, seq that first used it |
-//! | `corrected` | (corrected seq, correcting seq) | empty |
-//! | `meta` | `format_version`, `head`, `pending` | see below |
+//! | tree | holds |
+//! |---|---|
+//! | `log` | records by seq, 64 to a page (see [`log`], [`record`]) |
+//! | `by_time` | paged set of (start, seq) — replay order (see [`pages`]) |
+//! | `by_id` | paged set of (event id, 0, seq) |
+//! | `by_entity` | paged set of (entity, 0, start, seq) |
+//! | `attrs` | paged set of (entity, 0, attr, 0, kind, seq that first used it) |
+//! | `corrected` | (corrected seq, correcting seq) → empty |
+//! | `meta` | `format_version`, `head`, `pending` |
 //!
-//! A batch lands all or nothing by the commit-marker design: `pending` is
-//! written first, then records and index entries, then `head` is published
-//! (and `pending` cleared) in one atomic write to `meta`, then everything is
-//! flushed. Readers ignore whatever lies above the head; opening a store
+//! A batch lands all or nothing by the commit-marker design (see
+//! [`write`]): `pending` is written first, then records and index entries,
+//! then `head` is published (and `pending` cleared) in one atomic write to
+//! `meta`, then everything is flushed. Readers ignore whatever lies above the head; opening a store
 //! that has `pending` (a crash mid-batch) removes the leftovers. After the
 //! flush, the head is also written to a witness file (see [`witness`]), so
 //! that a store whose files lost records is refused instead of answering
 //! as if they never existed.
 
 mod keys;
+mod log;
+mod pages;
 pub mod record;
 mod snapshot;
 mod verify;
 mod witness;
+mod write;
 
 #[doc(hidden)]
 pub mod tamper;
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,17 +40,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::event::{AttrKind, Event, Located, validate_batch};
+use crate::event::{AttrKind, Located};
 use crate::when::When;
 pub use record::{Hash, Record};
 pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
+pub use write::Writer;
 
 /// The store format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
 
 /// sled's page cache; its default (1 GiB) is far more than chronik needs.
 const CACHE_BYTES: u64 = 64 << 20;
+
+/// The sled trees of a store.
+const TREES: [&[u8]; 7] = [
+    b"log",
+    b"by_time",
+    b"by_id",
+    b"by_entity",
+    b"attrs",
+    b"corrected",
+    b"meta",
+];
 
 const META_FORMAT: &[u8] = b"format_version";
 const META_HEAD: &[u8] = b"head";
@@ -118,15 +132,19 @@ pub enum IdPolicy {
 /// What a batch write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
-    /// The (seq, id) of every event appended, in order.
-    pub appended: Vec<(u64, String)>,
-    /// Ids already stored with the same content, skipped.
-    pub skipped: Vec<String>,
+    /// How many events were appended.
+    pub appended: u64,
+    /// The seq of the first one, if any.
+    pub first: Option<u64>,
+    /// How many events were already stored with the same content, and skipped.
+    pub skipped: u64,
     /// The head after the batch.
     pub head: u64,
     /// The records were restored from an export with their original seq,
     /// `recorded_at` and hash.
     pub restored: bool,
+    /// Something the user should know although the batch is stored.
+    pub warning: Option<String>,
 }
 
 /// Figures about a store.
@@ -160,16 +178,19 @@ pub struct TimelineFilter {
 pub struct Store {
     path: PathBuf,
     db: sled::Db,
-    log: sled::Tree,
-    by_time: sled::Tree,
-    by_id: sled::Tree,
-    by_entity: sled::Tree,
-    attrs: sled::Tree,
+    log: log::Log,
+    by_time: pages::PagedSet,
+    by_id: pages::PagedSet,
+    by_entity: pages::PagedSet,
+    attrs: pages::PagedSet,
     corrected: sled::Tree,
     meta: sled::Tree,
     writer: Mutex<()>,
     /// How many records have been read from the log (a diagnostic).
     reads: AtomicU64,
+    /// chronik's own lock on the store, held while sled is open (declared
+    /// last: released after sled has closed).
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Store {
@@ -186,29 +207,50 @@ impl Store {
     /// a crash interrupted.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         check_location(path, mode)?;
+        let lock = lock(path)?;
+        remove_interrupted_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| open_error(path, e))?;
+        // Another program's sled database is left alone.
+        if let Some(foreign) = db
+            .tree_names()
+            .into_iter()
+            .find(|name| !TREES.contains(&&name[..]) && &name[..] != b"__sled__default")
+        {
+            return Err(Error::NotAStore {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "it is a sled database with a tree chronik does not know (\"{}\")",
+                    String::from_utf8_lossy(&foreign)
+                ),
+            });
+        }
         let tree = |name: &str| db.open_tree(name).map_err(|e| storage(path, e));
         let store = Store {
-            log: tree("log")?,
-            by_time: tree("by_time")?,
-            by_id: tree("by_id")?,
-            by_entity: tree("by_entity")?,
-            attrs: tree("attrs")?,
+            log: log::Log::new(tree("log")?),
+            by_time: pages::PagedSet::new(tree("by_time")?),
+            by_id: pages::PagedSet::new(tree("by_id")?),
+            by_entity: pages::PagedSet::new(tree("by_entity")?),
+            attrs: pages::PagedSet::new(tree("attrs")?),
             corrected: tree("corrected")?,
             meta: tree("meta")?,
             path: path.to_path_buf(),
             db,
             writer: Mutex::new(()),
             reads: AtomicU64::new(0),
+            _lock: lock,
         };
-        // The witness first: a store that lost records must not be
-        // initialised or repaired as if it were new.
+        // The format first (a newer one may keep its head elsewhere), then
+        // the witness: a store that lost records must not be initialised or
+        // repaired as if it were new.
+        let initialised = store.check_format()?;
         let behind = witness::check(&store.path, &store.head()?)?;
-        store.check_format(mode)?;
+        if !initialised {
+            store.initialise()?;
+        }
         store.recover()?;
         if behind {
             witness::write(&store.path, &store.head()?)?;
@@ -225,7 +267,9 @@ impl Store {
         storage(&self.path, e)
     }
 
-    fn check_format(&self, mode: OpenMode) -> Result<()> {
+    /// Checks the format version: `Ok(false)` for a store that was never
+    /// initialised (empty: new, or its first write died before it began).
+    fn check_format(&self) -> Result<bool> {
         match self.meta.get(META_FORMAT).map_err(|e| self.storage(e))? {
             Some(bytes) => {
                 let found = <[u8; 4]>::try_from(bytes.as_ref())
@@ -238,19 +282,30 @@ impl Store {
                         supported: FORMAT_VERSION,
                     });
                 }
-                Ok(())
+                Ok(true)
             }
-            None if mode == OpenMode::CreateIfMissing && self.log.is_empty() => {
-                self.meta
-                    .insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())
-                    .map_err(|e| self.storage(e))?;
-                self.flush()
+            None if self.log_last_seq()? == 0
+                && self
+                    .meta
+                    .get(META_HEAD)
+                    .map_err(|e| self.storage(e))?
+                    .is_none() =>
+            {
+                Ok(false)
             }
             None => Err(Error::NotAStore {
                 path: self.path.clone(),
                 reason: "it has no chronik format version".into(),
             }),
         }
+    }
+
+    /// Writes the format version of a new store.
+    fn initialise(&self) -> Result<()> {
+        self.meta
+            .insert(META_FORMAT, &FORMAT_VERSION.to_be_bytes())
+            .map_err(|e| self.storage(e))?;
+        self.flush()
     }
 
     fn flush(&self) -> Result<()> {
@@ -276,8 +331,7 @@ impl Store {
             .get(META_PENDING)
             .map_err(|e| self.storage(e))?
             .is_some();
-        let above = self.log.range(keys::seq(head + 1)..).next().is_some();
-        if !pending && !above {
+        if !pending && self.log_last_seq()? <= head {
             return Ok(());
         }
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -288,35 +342,18 @@ impl Store {
         self.flush()
     }
 
+    fn log_last_seq(&self) -> Result<u64> {
+        self.log.last_seq().map_err(|e| self.log_error(e))
+    }
+
     fn remove_above(&self, head: u64) -> Result<()> {
         let sled_err = |e| self.storage(e);
-        for entry in self.log.range(keys::seq(head + 1)..) {
-            let (key, _) = entry.map_err(sled_err)?;
-            self.log.remove(key).map_err(sled_err)?;
-        }
-        for entry in self.by_time.iter() {
-            let (key, _) = entry.map_err(sled_err)?;
-            if keys::decode_time(&key).is_none_or(|(_, seq)| seq > head) {
-                self.by_time.remove(key).map_err(sled_err)?;
-            }
-        }
-        for entry in self.by_entity.iter() {
-            let (key, _) = entry.map_err(sled_err)?;
-            if keys::decode_entity(&key).is_none_or(|(_, _, seq)| seq > head) {
-                self.by_entity.remove(key).map_err(sled_err)?;
-            }
-        }
-        for entry in self.by_id.iter() {
-            let (key, value) = entry.map_err(sled_err)?;
-            if keys::decode_seq(&value).is_none_or(|seq| seq > head) {
-                self.by_id.remove(key).map_err(sled_err)?;
-            }
-        }
-        for entry in self.attrs.iter() {
-            let (key, value) = entry.map_err(sled_err)?;
-            if decode_attr(&value).is_none_or(|(_, seq)| seq > head) {
-                self.attrs.remove(key).map_err(sled_err)?;
-            }
+        self.log
+            .truncate_above(head)
+            .map_err(|e| self.log_error(e))?;
+        let known = |element: &[u8]| keys::seq_of(element).is_some_and(|seq| seq <= head);
+        for (name, set) in self.index_sets() {
+            set.retain(known).map_err(|e| self.page_error(name, e))?;
         }
         for entry in self.corrected.iter() {
             let (key, _) = entry.map_err(sled_err)?;
@@ -327,6 +364,35 @@ impl Store {
         Ok(())
     }
 
+    /// The paged index sets, by tree name.
+    fn index_sets(&self) -> [(&'static str, &pages::PagedSet); 4] {
+        [
+            ("by_time", &self.by_time),
+            ("by_id", &self.by_id),
+            ("by_entity", &self.by_entity),
+            ("attrs", &self.attrs),
+        ]
+    }
+
+    fn page_error(&self, tree: &str, e: pages::PageError) -> Error {
+        match e {
+            pages::PageError::Sled(e) => self.storage(e),
+            pages::PageError::Bad(key) => Error::Corrupt(format!(
+                "a page of the {tree} index (first key {}) does not decode",
+                record::hash_to_hex(&key)
+            )),
+        }
+    }
+
+    fn log_error(&self, e: log::LogError) -> Error {
+        match e {
+            log::LogError::Sled(e) => self.storage(e),
+            log::LogError::BadPage(page) => {
+                Error::Corrupt(format!("page {page} of the log does not decode"))
+            }
+        }
+    }
+
     /// The kind an attribute was first used with, if any stored event uses it.
     pub fn attr_kind(&self, entity: &str, attr: &str) -> Result<Option<AttrKind>> {
         let head = self.head()?.seq;
@@ -334,20 +400,23 @@ impl Store {
     }
 
     fn attr_kind_below(&self, entity: &str, attr: &str, head: u64) -> Result<Option<AttrKind>> {
-        let value = self
-            .attrs
-            .get(keys::attr(entity, attr))
-            .map_err(|e| self.storage(e))?;
-        Ok(value
-            .and_then(|v| decode_attr(&v))
-            .filter(|(_, seq)| *seq <= head)
-            .map(|(kind, _)| kind))
+        let prefix = keys::attr_prefix(entity, attr);
+        let end = keys::prefix_end(&prefix);
+        for element in self.attrs.range(&prefix, Some(&end)) {
+            let element = element.map_err(|e| self.page_error("attrs", e))?;
+            let (_, _, kind, seq) = keys::decode_attr_element(&element)
+                .ok_or_else(|| Error::Corrupt("an attribute kind is unreadable".into()))?;
+            if seq <= head {
+                return decode_kind(kind)
+                    .map(Some)
+                    .ok_or_else(|| Error::Corrupt("an attribute kind is unreadable".into()));
+            }
+        }
+        Ok(None)
     }
 
     /// Appends a batch, all or nothing, and flushes it to disk before
-    /// returning. Every event is validated first (against each other and
-    /// against the attribute kinds already stored); with `expect_head`, the
-    /// batch is refused unless the head is exactly that.
+    /// returning (see [`Writer`] for a batch that arrives in chunks).
     pub fn write(
         &self,
         batch: &[Located],
@@ -355,195 +424,9 @@ impl Store {
         expect_head: Option<u64>,
         now: DateTime<Utc>,
     ) -> Result<Receipt> {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let head = self.head()?;
-        if let Some(expected) = expect_head
-            && expected != head.seq
-        {
-            return Err(Error::HeadMismatch {
-                expected,
-                actual: head.seq,
-            });
-        }
-        let mut kind_error = None;
-        validate_batch(batch, |entity, attr| {
-            self.attr_kind_below(entity, attr, head.seq)
-                .unwrap_or_else(|e| {
-                    kind_error.get_or_insert(e);
-                    None
-                })
-        })
-        .map_err(|(index, invalid)| Error::Input {
-            origin: batch[index].origin.to_string(),
-            message: invalid.to_string(),
-        })?;
-        if let Some(e) = kind_error {
-            return Err(e);
-        }
-        let snapshot = self.snapshot(None)?;
-        check_corrections(batch, &snapshot)?;
-        let mut receipt = Receipt {
-            appended: Vec::new(),
-            skipped: Vec::new(),
-            head: head.seq,
-            restored: false,
-        };
-        let mut new = Vec::new();
-        for located in batch {
-            let event = &located.event;
-            let size = record::encoded_len(event);
-            if size > record::MAX_EVENT_BYTES {
-                return Err(Error::Input {
-                    origin: located.origin.to_string(),
-                    message: format!(
-                        "the event is {size} bytes encoded; at most {} are allowed",
-                        record::MAX_EVENT_BYTES
-                    ),
-                });
-            }
-            match snapshot.find(&event.id)? {
-                None => new.push(located),
-                Some(stored) => match policy {
-                    IdPolicy::RequireNew => {
-                        return Err(Error::DuplicateId {
-                            id: event.id.clone(),
-                            seq: stored.seq,
-                        });
-                    }
-                    IdPolicy::SkipUnchanged if stored.event == *event => {
-                        receipt.skipped.push(event.id.clone());
-                    }
-                    IdPolicy::SkipUnchanged => {
-                        return Err(Error::ChangedEvent {
-                            id: event.id.clone(),
-                            seq: stored.seq,
-                        });
-                    }
-                },
-            }
-        }
-        if new.is_empty() {
-            return Ok(receipt);
-        }
-        let times = match restored_times(head, &new) {
-            Some(times) => {
-                check_restored_hashes(head, &new, &times)?;
-                receipt.restored = true;
-                times
-            }
-            None => vec![now.max(head.recorded_at); new.len()],
-        };
-        let new: Vec<&Event> = new.iter().map(|l| &l.event).collect();
-        let result = self.write_records(head, &new, &times);
-        if result.is_err() {
-            // Best effort: take back what was written above the head. If this
-            // fails too, the next open does it (the pending marker is set).
-            let _ = self.remove_above(head.seq);
-        }
-        let new_head = result?;
-        receipt.appended = new
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (head.seq + 1 + i as u64, e.id.clone()))
-            .collect();
-        receipt.head = new_head.seq;
-        Ok(receipt)
-    }
-
-    /// Writes the batch and publishes it: the whole commit protocol.
-    fn write_records(
-        &self,
-        head: Head,
-        events: &[&Event],
-        times: &[DateTime<Utc>],
-    ) -> Result<Head> {
-        let new_head = self.stage(head, events, times)?;
-        self.publish(new_head)?;
-        Ok(new_head)
-    }
-
-    /// Steps 1 and 2 of a batch: the pending marker, then every record and
-    /// index entry above the head. Nothing is visible until [`Store::publish`].
-    fn stage(&self, head: Head, events: &[&Event], times: &[DateTime<Utc>]) -> Result<Head> {
-        let sled_err = |e| self.storage(e);
-        let last = head.seq + events.len() as u64;
-        self.meta
-            .insert(META_PENDING, &last.to_be_bytes())
-            .map_err(sled_err)?;
-        let (mut log, mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
-        let mut new_attrs = BTreeSet::new();
-        let mut corrected = sled::Batch::default();
-        let new_seqs: HashMap<&str, u64> = events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.as_str(), head.seq + 1 + i as u64))
-            .collect();
-        let mut prev = head.hash;
-        let mut seq = head.seq;
-        for (event, &recorded_at) in events.iter().zip(times) {
-            seq += 1;
-            for id in &event.corrects {
-                let target = match new_seqs.get(id.as_str()) {
-                    Some(&target) => target,
-                    None => self
-                        .by_id
-                        .get(id.as_bytes())
-                        .map_err(sled_err)?
-                        .and_then(|v| keys::decode_seq(&v))
-                        .ok_or_else(|| {
-                            Error::Corrupt(format!(
-                                "the corrected event \"{id}\" has no readable id index entry"
-                            ))
-                        })?,
-                };
-                corrected.insert(&keys::pair(target, seq), &[]);
-            }
-            let (bytes, hash) = record::encode(seq, recorded_at, prev, event);
-            prev = hash;
-            let start = event.at.start();
-            sled::Batch::insert(&mut log, &keys::seq(seq), bytes);
-            sled::Batch::insert(&mut by_time, &keys::time(start, seq), &[]);
-            sled::Batch::insert(&mut by_id, event.id.as_bytes(), &keys::seq(seq));
-            for entity in event.entities() {
-                sled::Batch::insert(&mut by_entity, keys::entity(entity, start, seq), &[]);
-            }
-            for change in &event.changes {
-                let key = keys::attr(&change.entity, &change.attr);
-                if new_attrs.insert(key.clone())
-                    && self.attrs.get(&key).map_err(sled_err)?.is_none()
-                {
-                    sled::Batch::insert(
-                        &mut attrs,
-                        key,
-                        encode_attr(change.op.attr_kind(), seq).to_vec(),
-                    );
-                }
-            }
-        }
-        self.log.apply_batch(log).map_err(sled_err)?;
-        self.by_time.apply_batch(by_time).map_err(sled_err)?;
-        self.by_id.apply_batch(by_id).map_err(sled_err)?;
-        self.by_entity.apply_batch(by_entity).map_err(sled_err)?;
-        self.attrs.apply_batch(attrs).map_err(sled_err)?;
-        self.corrected.apply_batch(corrected).map_err(sled_err)?;
-        Ok(Head {
-            seq,
-            hash: prev,
-            recorded_at: times.last().copied().unwrap_or(head.recorded_at),
-        })
-    }
-
-    /// Step 3: the new head and the cleared marker in one atomic write to
-    /// `meta`, then a flush. Only after the flush is the batch acknowledged.
-    fn publish(&self, head: Head) -> Result<()> {
-        let mut publish = sled::Batch::default();
-        publish.insert(META_HEAD, head.encode().to_vec());
-        publish.remove(META_PENDING);
-        self.meta
-            .apply_batch(publish)
-            .map_err(|e| self.storage(e))?;
-        self.flush()?;
-        witness::write(&self.path, &head)
+        let mut writer = self.writer(policy, expect_head, now)?;
+        writer.push(batch)?;
+        writer.commit()
     }
 
     /// How many records this handle has read from the log so far: lets
@@ -557,11 +440,22 @@ impl Store {
         self.reads.fetch_add(1, Ordering::Relaxed);
         let bytes = self
             .log
-            .get(keys::seq(seq))
-            .map_err(|e| self.storage(e))?
+            .get(seq)
+            .map_err(|e| self.log_error(e))?
             .ok_or_else(|| Error::Corrupt(format!("record {seq} is missing from the log")))?;
-        let record =
-            record::decode(&bytes).map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
+        let prev_hash = match seq {
+            1 => [0; 32],
+            _ => self
+                .log
+                .get(seq - 1)
+                .map_err(|e| self.log_error(e))?
+                .and_then(|b| record::stored_hash(&b))
+                .ok_or_else(|| {
+                    Error::Corrupt(format!("record {} is missing from the log", seq - 1))
+                })?,
+        };
+        let record = record::decode(&bytes, prev_hash)
+            .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
         if record.seq != seq {
             return Err(Error::Corrupt(format!(
                 "record {seq} says it is record {}",
@@ -595,143 +489,20 @@ impl Store {
     }
 }
 
-/// The original times of a batch that continues the log exactly where an
-/// export left it: every event carries its record's place, the seqs follow
-/// the head without a gap, and the times never go backwards. Otherwise the
-/// batch is appended as new records, stamped now.
-fn restored_times(head: Head, new: &[&Located]) -> Option<Vec<DateTime<Utc>>> {
-    let mut previous = head.recorded_at;
-    let mut times = Vec::with_capacity(new.len());
-    for (i, located) in new.iter().enumerate() {
-        let recorded = located.recorded?;
-        if recorded.seq != head.seq + 1 + i as u64 || recorded.at < previous {
-            return None;
-        }
-        previous = recorded.at;
-        times.push(recorded.at);
-    }
-    Some(times)
-}
-
-/// A restored record must hash to the hash its export gave: otherwise the
-/// export was changed or damaged.
-fn check_restored_hashes(head: Head, new: &[&Located], times: &[DateTime<Utc>]) -> Result<()> {
-    let mut prev = head.hash;
-    for (i, located) in new.iter().enumerate() {
-        let seq = head.seq + 1 + i as u64;
-        let (_, hash) = record::encode(seq, times[i], prev, &located.event);
-        if located
-            .recorded
-            .and_then(|r| r.hash)
-            .is_some_and(|given| given != hash)
-        {
-            return Err(Error::Input {
-                origin: located.origin.to_string(),
-                message: format!(
-                    "record {seq} does not hash to the hash its export gives: the export was changed or is damaged"
-                ),
-            });
-        }
-        prev = hash;
-    }
-    Ok(())
-}
-
-/// Every id an event corrects must be stored already or be in the batch,
-/// and the batch must not correct in a circle.
-fn check_corrections(batch: &[Located], snapshot: &Snapshot<'_>) -> Result<()> {
-    let in_batch: HashMap<&str, usize> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.event.id.as_str(), i))
-        .collect();
-    let invalid = |index: usize, field: String, message: String| Error::Input {
-        origin: batch[index].origin.to_string(),
-        message: crate::event::Invalid::new(field, message).to_string(),
-    };
-    for (index, located) in batch.iter().enumerate() {
-        for (i, id) in located.event.corrects.iter().enumerate() {
-            if !in_batch.contains_key(id.as_str()) && snapshot.find(id)?.is_none() {
-                return Err(invalid(
-                    index,
-                    format!("corrects[{i}]"),
-                    format!("there is no event \"{id}\" in the store or in this batch to correct"),
-                ));
-            }
-        }
-    }
-    // Stored events can only correct stored events, so a cycle lies within
-    // the batch: a depth-first search over the batch's corrections finds it.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        Unseen,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::Unseen; batch.len()];
-    for root in 0..batch.len() {
-        if marks[root] != Mark::Unseen {
-            continue;
-        }
-        marks[root] = Mark::OnPath;
-        // (event index, index of its next correction to follow)
-        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
-        while let Some(&(node, next)) = path.last() {
-            let corrects = &batch[node].event.corrects;
-            if next == corrects.len() {
-                marks[node] = Mark::Done;
-                path.pop();
-                continue;
-            }
-            path.last_mut().expect("not empty").1 += 1;
-            let Some(&target) = in_batch.get(corrects[next].as_str()) else {
-                continue;
-            };
-            match marks[target] {
-                Mark::Unseen => {
-                    marks[target] = Mark::OnPath;
-                    path.push((target, 0));
-                }
-                Mark::OnPath => {
-                    let from = path
-                        .iter()
-                        .position(|(n, _)| *n == target)
-                        .expect("on the path");
-                    let mut circle: Vec<&str> = path[from..]
-                        .iter()
-                        .map(|(n, _)| batch[*n].event.id.as_str())
-                        .collect();
-                    circle.push(&batch[target].event.id);
-                    return Err(invalid(
-                        target,
-                        "corrects".into(),
-                        format!("the corrections go in a circle: {}", circle.join(" → ")),
-                    ));
-                }
-                Mark::Done => {}
-            }
-        }
-    }
-    Ok(())
-}
-
-fn encode_attr(kind: AttrKind, seq: u64) -> [u8; 9] {
-    let mut bytes = [0; 9];
-    bytes[0] = match kind {
+/// The byte an attribute kind is stored as.
+fn encode_kind(kind: AttrKind) -> u8 {
+    match kind {
         AttrKind::Single => 0,
         AttrKind::Set => 1,
-    };
-    bytes[1..].copy_from_slice(&seq.to_be_bytes());
-    bytes
+    }
 }
 
-fn decode_attr(bytes: &[u8]) -> Option<(AttrKind, u64)> {
-    let kind = match bytes.first()? {
-        0 => AttrKind::Single,
-        1 => AttrKind::Set,
-        _ => return None,
-    };
-    Some((kind, keys::decode_seq(bytes.get(1..)?)?))
+fn decode_kind(byte: u8) -> Option<AttrKind> {
+    match byte {
+        0 => Some(AttrKind::Single),
+        1 => Some(AttrKind::Set),
+        _ => None,
+    }
 }
 
 fn storage(path: &Path, e: sled::Error) -> Error {
@@ -750,8 +521,9 @@ fn io_message(io: &std::io::Error) -> String {
     use std::io::ErrorKind::*;
     match io.kind() {
         StorageFull | FileTooLarge | QuotaExceeded => {
-            format!("{io}: the disk is full or a file-size limit is reached")
+            "the disk is full or a file-size limit is reached".to_string()
         }
+        PermissionDenied => "permission denied".to_string(),
         _ => io.to_string(),
     }
 }
@@ -775,6 +547,67 @@ fn open_error(path: &Path, e: sled::Error) -> Error {
     }
 }
 
+/// chronik's lock file in a store directory.
+const LOCK_FILE: &str = "chronik.lock";
+
+/// Takes chronik's lock on the store directory (creating it if needed), so
+/// that nothing below runs while another chronik process has the store open.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    let io = |action: &'static str| {
+        move |source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    std::fs::create_dir_all(path).map_err(io("create the store at"))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK_FILE))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::Storage {
+                path: path.to_path_buf(),
+                message: "cannot open it: permission denied".into(),
+            },
+            _ => io("open the store at")(e),
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            path: path.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io("lock the store at")(e)),
+    }
+}
+
+/// Removes the snapshot files sled was still writing when its process
+/// died. sled 0.34.7 takes the newest `snap.*` file by name when it opens,
+/// including an unfinished `snap.*.generating`, and then reports the store
+/// corrupt; without it, sled uses the previous snapshot and its log, which
+/// is what the unfinished file would have summarised. Safe only under
+/// chronik's lock: no other process is writing a snapshot.
+fn remove_interrupted_snapshots(path: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(path).map_err(|source| Error::Io {
+        action: "read the store directory",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|source| Error::Io {
+                action: "remove the unfinished snapshot",
+                path: entry.path(),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Refuses, before sled touches anything, a path that is not (and cannot
 /// become) a store.
 fn check_location(path: &Path, mode: OpenMode) -> Result<()> {
@@ -792,10 +625,11 @@ fn check_location(path: &Path, mode: OpenMode) -> Result<()> {
             })?;
             let mut empty = true;
             for entry in entries.flatten() {
-                empty = false;
                 if entry.file_name() == "conf" {
                     return Ok(());
                 }
+                // A first open that died before sled began leaves only the lock.
+                empty &= entry.file_name() == LOCK_FILE;
             }
             if empty && mode == OpenMode::CreateIfMissing {
                 Ok(())

@@ -1,9 +1,10 @@
 //! The stored form of a log record, version 1.
 //!
-//! A `log` value is `[version: u8][body][hash: 32 bytes]`, where `body` is
-//! the bincode (standard config) encoding of [`BodyV1`] and `hash` is the
-//! BLAKE3 hash of `body`. The body carries the previous record's hash, so
-//! the records form a chain. Stored structs are their own types, never the
+//! A record is `[version: u8][body][hash: 32 bytes]`, where `body` is the
+//! bincode (standard config) encoding of `BodyV1` (seq, time, event) and
+//! `hash` is the BLAKE3 hash of the previous record's hash followed by
+//! `body`: the records form a chain, and the previous hash, which the
+//! record before already holds, is not stored twice. Stored structs are their own types, never the
 //! domain types: changing the domain must not silently change the format.
 //! They avoid everything bincode cannot decode (no `deserialize_any`, no
 //! untagged enums, no skipped fields). Decoding always uses a size limit.
@@ -57,12 +58,15 @@ pub struct Record {
     pub event: Event,
 }
 
+// The stored structs are generic over their string type: encoding borrows
+// the event's strings (`S = &str`), decoding owns them (`S = String`); both
+// have exactly the same bincode encoding.
+
 #[derive(Serialize, Deserialize)]
-struct BodyV1 {
+struct BodyV1<S> {
     seq: u64,
     recorded_at_micros: i64,
-    prev_hash: Hash,
-    event: EventV1,
+    event: EventV1<S>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,57 +76,57 @@ struct WhenV1 {
 }
 
 #[derive(Serialize, Deserialize)]
-struct EventV1 {
-    id: String,
+struct EventV1<S> {
+    id: S,
     at: WhenV1,
-    title: String,
-    summary: Option<String>,
-    tags: Vec<String>,
-    sources: Vec<SourceV1>,
-    corrects: Vec<String>,
-    changes: Vec<ChangeV1>,
+    title: S,
+    summary: Option<S>,
+    tags: Vec<S>,
+    sources: Vec<SourceV1<S>>,
+    corrects: Vec<S>,
+    changes: Vec<ChangeV1<S>>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct SourceV1 {
-    title: Option<String>,
-    publisher: Option<String>,
-    url: Option<String>,
+struct SourceV1<S> {
+    title: Option<S>,
+    publisher: Option<S>,
+    url: Option<S>,
     published: Option<WhenV1>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct ChangeV1 {
-    entity: String,
-    attr: String,
-    op: OpV1,
+struct ChangeV1<S> {
+    entity: S,
+    attr: S,
+    op: OpV1<S>,
 }
 
 #[derive(Serialize, Deserialize)]
-enum OpV1 {
+enum OpV1<S> {
     Set {
-        value: ValueV1,
+        value: ValueV1<S>,
         until: Option<WhenV1>,
     },
     Unset,
     Add {
-        value: ValueV1,
+        value: ValueV1<S>,
         until: Option<WhenV1>,
     },
     Remove {
-        value: ValueV1,
+        value: ValueV1<S>,
     },
 }
 
 #[derive(Serialize, Deserialize)]
-enum ValueV1 {
-    Text(String),
+enum ValueV1<S> {
+    Text(S),
     Int(i64),
     Float(f64),
     Bool(bool),
-    Ref(String),
+    Ref(S),
     Date(WhenV1),
-    Amount { amount: f64, unit: String },
+    Amount { amount: f64, unit: S },
 }
 
 /// Encodes a record for `event` at `seq`, chained to `prev_hash`; returns
@@ -136,19 +140,35 @@ pub fn encode(
     let body = BodyV1 {
         seq,
         recorded_at_micros: recorded_at.timestamp_micros(),
-        prev_hash,
-        event: EventV1::from(event),
+        event: EventV1::<&str>::from(event),
     };
     let mut bytes = vec![RECORD_VERSION];
     bincode::serde::encode_into_std_write(&body, &mut bytes, bincode::config::standard())
         .expect("writing to a Vec cannot fail");
-    let hash = *blake3::hash(&bytes[1..]).as_bytes();
+    let hash = chain_hash(&prev_hash, &bytes[1..]);
     bytes.extend_from_slice(&hash);
     (bytes, hash)
 }
 
-/// Decodes stored bytes. The hash is read, not checked: [`hash_matches`] does that.
-pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+/// The hash of a record: of the previous record's hash, then of its body.
+fn chain_hash(prev_hash: &Hash, body: &[u8]) -> Hash {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(prev_hash);
+    hasher.update(body);
+    *hasher.finalize().as_bytes()
+}
+
+/// The hash stored at the end of a record's bytes.
+pub fn stored_hash(bytes: &[u8]) -> Option<Hash> {
+    bytes
+        .len()
+        .checked_sub(32)
+        .and_then(|at| bytes[at..].try_into().ok())
+}
+
+/// Decodes stored bytes; `prev_hash` is the hash of the record before. The
+/// hash is read, not checked: [`hash_matches`] does that.
+pub fn decode(bytes: &[u8], prev_hash: Hash) -> Result<Record, String> {
     let Some((&version, rest)) = bytes.split_first() else {
         return Err("empty record".into());
     };
@@ -160,7 +180,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
     }
     let (body, hash) = rest.split_at(rest.len() - 32);
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, used): (BodyV1, usize) = bincode::serde::decode_from_slice(body, config)
+    let (body, used): (BodyV1<String>, usize) = bincode::serde::decode_from_slice(body, config)
         .map_err(|e| format!("record does not decode: {e}"))?;
     if used != rest.len() - 32 {
         return Err("record has trailing bytes".into());
@@ -170,28 +190,18 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
     Ok(Record {
         seq: body.seq,
         recorded_at,
-        prev_hash: body.prev_hash,
+        prev_hash,
         hash: hash.try_into().expect("32 bytes"),
         event: body.event.try_into()?,
     })
 }
 
-/// Whether the stored hash is the hash of the stored body.
-pub fn hash_matches(bytes: &[u8]) -> bool {
+/// Whether the stored hash is the hash of `prev_hash` and the stored body:
+/// false when the record's bytes changed, or when it does not follow the
+/// record whose hash is `prev_hash`.
+pub fn hash_matches(bytes: &[u8], prev_hash: &Hash) -> bool {
     bytes.len() > 33
-        && blake3::hash(&bytes[1..bytes.len() - 32]).as_bytes() == &bytes[bytes.len() - 32..]
-}
-
-/// The encoded size of an event's body, for the write-size limit.
-pub fn encoded_len(event: &Event) -> usize {
-    let mut counter = bincode::enc::write::SizeWriter::default();
-    bincode::serde::encode_into_writer(
-        EventV1::from(event),
-        &mut counter,
-        bincode::config::standard(),
-    )
-    .expect("counting cannot fail");
-    counter.bytes_written
+        && chain_hash(prev_hash, &bytes[1..bytes.len() - 32])[..] == bytes[bytes.len() - 32..]
 }
 
 impl From<When> for WhenV1 {
@@ -217,31 +227,31 @@ impl TryFrom<WhenV1> for When {
     }
 }
 
-impl From<&Event> for EventV1 {
-    fn from(e: &Event) -> EventV1 {
+impl<'a> From<&'a Event> for EventV1<&'a str> {
+    fn from(e: &'a Event) -> EventV1<&'a str> {
         EventV1 {
-            id: e.id.clone(),
+            id: &e.id,
             at: e.at.into(),
-            title: e.title.clone(),
-            summary: e.summary.clone(),
-            tags: e.tags.clone(),
+            title: &e.title,
+            summary: e.summary.as_deref(),
+            tags: e.tags.iter().map(String::as_str).collect(),
             sources: e
                 .sources
                 .iter()
                 .map(|s| SourceV1 {
-                    title: s.title.clone(),
-                    publisher: s.publisher.clone(),
-                    url: s.url.clone(),
+                    title: s.title.as_deref(),
+                    publisher: s.publisher.as_deref(),
+                    url: s.url.as_deref(),
                     published: s.published.map(Into::into),
                 })
                 .collect(),
-            corrects: e.corrects.clone(),
+            corrects: e.corrects.iter().map(String::as_str).collect(),
             changes: e
                 .changes
                 .iter()
                 .map(|c| ChangeV1 {
-                    entity: c.entity.clone(),
-                    attr: c.attr.clone(),
+                    entity: c.entity.as_str(),
+                    attr: c.attr.as_str(),
                     op: match &c.op {
                         Op::Set { value, until } => OpV1::Set {
                             value: value.into(),
@@ -262,9 +272,9 @@ impl From<&Event> for EventV1 {
     }
 }
 
-impl TryFrom<EventV1> for Event {
+impl TryFrom<EventV1<String>> for Event {
     type Error = String;
-    fn try_from(e: EventV1) -> Result<Event, String> {
+    fn try_from(e: EventV1<String>) -> Result<Event, String> {
         let sources = e
             .sources
             .into_iter()
@@ -315,26 +325,26 @@ impl TryFrom<EventV1> for Event {
     }
 }
 
-impl From<&Value> for ValueV1 {
-    fn from(v: &Value) -> ValueV1 {
+impl<'a> From<&'a Value> for ValueV1<&'a str> {
+    fn from(v: &'a Value) -> ValueV1<&'a str> {
         match v {
-            Value::Text(s) => ValueV1::Text(s.clone()),
+            Value::Text(s) => ValueV1::Text(s),
             Value::Int(i) => ValueV1::Int(*i),
             Value::Float(f) => ValueV1::Float(*f),
             Value::Bool(b) => ValueV1::Bool(*b),
-            Value::Ref(r) => ValueV1::Ref(r.clone()),
+            Value::Ref(r) => ValueV1::Ref(r),
             Value::Date(w) => ValueV1::Date((*w).into()),
             Value::Amount { amount, unit } => ValueV1::Amount {
                 amount: *amount,
-                unit: unit.clone(),
+                unit,
             },
         }
     }
 }
 
-impl TryFrom<ValueV1> for Value {
+impl TryFrom<ValueV1<String>> for Value {
     type Error = String;
-    fn try_from(v: ValueV1) -> Result<Value, String> {
+    fn try_from(v: ValueV1<String>) -> Result<Value, String> {
         Ok(match v {
             ValueV1::Text(s) => Value::Text(s),
             ValueV1::Int(i) => Value::Int(i),
@@ -432,14 +442,15 @@ mod tests {
     fn records_round_trip_and_hash_their_body() {
         let at = DateTime::from_timestamp_micros(1_737_000_000_123_456).unwrap();
         let (bytes, hash) = encode(7, at, [9; 32], &sample());
-        assert!(hash_matches(&bytes));
-        let record = decode(&bytes).unwrap();
+        assert!(hash_matches(&bytes, &[9; 32]));
+        assert!(!hash_matches(&bytes, &[8; 32]));
+        assert_eq!(stored_hash(&bytes), Some(hash));
+        let record = decode(&bytes, [9; 32]).unwrap();
         assert_eq!(record.seq, 7);
         assert_eq!(record.recorded_at, at);
         assert_eq!(record.prev_hash, [9; 32]);
         assert_eq!(record.hash, hash);
         assert_eq!(record.event, sample());
-        assert!(encoded_len(&sample()) < bytes.len());
     }
 
     #[test]
@@ -467,18 +478,22 @@ mod tests {
     fn damaged_bytes_are_errors_not_panics() {
         let at = DateTime::from_timestamp_micros(0).unwrap();
         let (bytes, _) = encode(1, at, [0; 32], &sample());
-        assert!(decode(&[]).is_err());
-        assert!(decode(&[2, 0, 0]).unwrap_err().contains("version 2"));
+        assert!(decode(&[], [0; 32]).is_err());
+        assert!(
+            decode(&[2, 0, 0], [0; 32])
+                .unwrap_err()
+                .contains("version 2")
+        );
         for cut in 1..bytes.len() {
-            let _ = decode(&bytes[..cut]);
+            let _ = decode(&bytes[..cut], [0; 32]);
         }
         let mut flipped = bytes.clone();
         flipped[20] ^= 0xff;
-        assert!(!hash_matches(&flipped));
+        assert!(!hash_matches(&flipped, &[0; 32]));
         // A huge length prefix must hit the limit, not the allocator.
         let mut huge = vec![RECORD_VERSION, 1, 0, 0];
         huge.extend_from_slice(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
         huge.extend_from_slice(&[0; 40]);
-        assert!(decode(&huge).is_err());
+        assert!(decode(&huge, [0; 32]).is_err());
     }
 }

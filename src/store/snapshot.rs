@@ -57,19 +57,26 @@ impl Store {
                 known
             }
         };
+        let mut snapshot = self.snapshot_at(limit)?;
+        snapshot.known_at = known_at.cloned();
+        Ok(snapshot)
+    }
+
+    /// The store as it was when `head` was its head.
+    pub(super) fn snapshot_at(&self, head: u64) -> Result<Snapshot<'_>> {
         let mut corrected: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         for entry in self.corrected.iter() {
             let (key, _) = entry.map_err(|e| self.storage(e))?;
             let (target, by) = keys::decode_pair(&key)
                 .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
-            if by <= limit {
+            if by <= head {
                 corrected.entry(target).or_default().push(by);
             }
         }
         Ok(Snapshot {
             store: self,
-            head: limit,
-            known_at: known_at.cloned(),
+            head,
+            known_at: None,
             corrected,
         })
     }
@@ -97,27 +104,26 @@ impl Snapshot<'_> {
     /// The record of the event with this id, if the snapshot sees it.
     pub fn find(&self, id: &str) -> Result<Option<Record>> {
         let store = self.store;
-        let Some(value) = store
-            .by_id
-            .get(id.as_bytes())
-            .map_err(|e| store.storage(e))?
-        else {
-            return Ok(None);
-        };
-        let seq = keys::decode_seq(&value).ok_or_else(|| {
-            Error::Corrupt(format!("the id index entry of \"{id}\" is unreadable"))
-        })?;
-        if seq > self.head {
-            return Ok(None);
+        let prefix = keys::id_prefix(id);
+        let end = keys::prefix_end(&prefix);
+        for element in store.by_id.range(&prefix, Some(&end)) {
+            let element = element.map_err(|e| store.page_error("by_id", e))?;
+            let (_, seq) = keys::decode_id(&element).ok_or_else(|| {
+                Error::Corrupt(format!("the id index entry of \"{id}\" is unreadable"))
+            })?;
+            if seq > self.head {
+                continue;
+            }
+            let record = store.read(seq)?;
+            if record.event.id != id {
+                return Err(Error::Corrupt(format!(
+                    "the id index sends \"{id}\" to record {seq}, which holds \"{}\"",
+                    record.event.id
+                )));
+            }
+            return Ok(Some(record));
         }
-        let record = store.read(seq)?;
-        if record.event.id != id {
-            return Err(Error::Corrupt(format!(
-                "the id index sends \"{id}\" to record {seq}, which holds \"{}\"",
-                record.event.id
-            )));
-        }
-        Ok(Some(record))
+        Ok(None)
     }
 
     /// Whether a later event (known to this snapshot) corrects `seq`.
@@ -147,36 +153,57 @@ impl Snapshot<'_> {
         &self,
         before: Option<i64>,
     ) -> Result<impl Iterator<Item = Result<Record>> + '_> {
+        Ok(self
+            .positions(before)
+            .filter_map(move |position| match position {
+                Ok((start, seq)) if !self.is_corrected(seq) => Some(self.read_indexed(seq, start)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }))
+    }
+
+    /// The (start, seq) of every record the snapshot sees, in replay order,
+    /// starting before `before` (or all); corrected ones included.
+    fn positions(&self, before: Option<i64>) -> impl Iterator<Item = Result<(i64, u64)>> + '_ {
         let store = self.store;
-        let range = match before {
-            Some(t) => store.by_time.range(..keys::time(t, 0)),
-            None => store.by_time.iter(),
-        };
-        Ok(range.filter_map(move |entry| {
-            let (key, _) = match entry {
-                Ok(kv) => kv,
-                Err(e) => return Some(Err(store.storage(e))),
-            };
-            let Some((start, seq)) = keys::decode_time(&key) else {
-                return Some(Err(Error::Corrupt(
-                    "a replay-order index key is unreadable".into(),
-                )));
-            };
-            (seq <= self.head && !self.is_corrected(seq)).then(|| self.read_indexed(seq, start))
-        }))
+        let to = before.map(|t| keys::time(t, 0));
+        store
+            .by_time
+            .range(&[], to.as_ref().map(|t| &t[..]))
+            .filter_map(move |element| {
+                let element = match element {
+                    Ok(element) => element,
+                    Err(e) => return Some(Err(store.page_error("by_time", e))),
+                };
+                match keys::decode_time(&element) {
+                    Some((start, seq)) => (seq <= self.head).then_some(Ok((start, seq))),
+                    None => Some(Err(Error::Corrupt(
+                        "a replay-order index element is unreadable".into(),
+                    ))),
+                }
+            })
     }
 
     /// The latest record in replay order, corrected ones included.
     pub(super) fn last_in_replay_order(&self) -> Result<Option<Record>> {
-        for entry in self.store.by_time.iter().rev() {
-            let (key, _) = entry.map_err(|e| self.store.storage(e))?;
-            let (start, seq) = keys::decode_time(&key)
-                .ok_or_else(|| Error::Corrupt("a replay-order index key is unreadable".into()))?;
+        let store = self.store;
+        let mut bound = keys::time(i64::MAX, u64::MAX).to_vec();
+        loop {
+            let Some(element) = store
+                .by_time
+                .last_before(&bound)
+                .map_err(|e| store.page_error("by_time", e))?
+            else {
+                return Ok(None);
+            };
+            let (start, seq) = keys::decode_time(&element).ok_or_else(|| {
+                Error::Corrupt("a replay-order index element is unreadable".into())
+            })?;
             if seq <= self.head {
                 return self.read_indexed(seq, start).map(Some);
             }
+            bound = element.to_vec();
         }
-        Ok(None)
     }
 
     /// Reads a record an index points to and checks that they agree.
@@ -206,8 +233,8 @@ impl Snapshot<'_> {
                 Some(t) => keys::entity(entity, t, 0),
                 None => keys::prefix_end(&prefix),
             };
-            for entry in store.by_entity.range(prefix..end) {
-                let (key, _) = entry.map_err(|e| store.storage(e))?;
+            for element in store.by_entity.range(&prefix, Some(&end)) {
+                let key = element.map_err(|e| store.page_error("by_entity", e))?;
                 let (_, start, seq) = keys::decode_entity(&key)
                     .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
                 if seq <= self.head {
@@ -268,21 +295,23 @@ impl Snapshot<'_> {
     /// (about `entities`, if not empty), each change with its events.
     /// `from` must not end after `to`.
     pub fn diff(&self, from: AsOf, to: AsOf, entities: &[String]) -> Result<Vec<FactChange>> {
-        let mut before = Replay::new(from);
-        let mut after = Replay::new(to);
+        let old = self.state(from, entities)?;
+        let new = self.state(to, entities)?;
+        // The events whose effect differs between the two questions: applied
+        // at `to` but not at `from`, or uncertain at `from` and certain at
+        // `to`. An event dated a year (the coarsest date) before `from` ends
+        // is certain at both.
+        let earliest = from.end().saturating_sub(367 * 86_400);
         let mut between: Vec<Event> = Vec::new();
         for record in self.records(entities, Some(to.end()))? {
             let event = record.event;
-            let applied = |fed: Fed| matches!(fed, Fed::Certain | Fed::Uncertain);
-            let was = applied(before.feed(&event));
-            if applied(after.feed(&event)) && !was {
+            if event.at.start() < earliest {
+                continue;
+            }
+            let now = to.status(event.at);
+            if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
                 between.push(event);
             }
-        }
-        let (mut old, mut new) = (before.finish(), after.finish());
-        if !entities.is_empty() {
-            old.retain_entities(entities);
-            new.retain_entities(entities);
         }
         let between: Vec<&Event> = between.iter().collect();
         Ok(diff(&old, &new, &between))
@@ -321,21 +350,7 @@ impl Snapshot<'_> {
     ) -> Result<Vec<TimelineEntry>> {
         let before = filter.to.map(crate::when::When::end);
         let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
-            let range = match before {
-                Some(t) => self.store.by_time.range(..keys::time(t, 0)),
-                None => self.store.by_time.iter(),
-            };
-            let mut positions = Vec::new();
-            for entry in range {
-                let (key, _) = entry.map_err(|e| self.store.storage(e))?;
-                let position = keys::decode_time(&key).ok_or_else(|| {
-                    Error::Corrupt("a replay-order index key is unreadable".into())
-                })?;
-                if position.1 <= self.head {
-                    positions.push(position);
-                }
-            }
-            positions
+            self.positions(before).collect::<Result<_>>()?
         } else {
             self.entity_positions(&filter.entities, before)?
                 .into_iter()
@@ -374,8 +389,12 @@ impl Snapshot<'_> {
                 .is_empty()
             {
                 let known = self.entities()?;
+                let when = match &self.known_at {
+                    Some(k) => format!(" as known at {k}"),
+                    None => String::new(),
+                };
                 return Err(Error::Usage(format!(
-                    "no entity \"{entity}\" in the store{}",
+                    "no entity \"{entity}\" in the store{when}{}",
                     suggest(entity, &known)
                 )));
             }
@@ -388,8 +407,8 @@ impl Snapshot<'_> {
         let store = self.store;
         let mut entities = Vec::new();
         let mut next: Vec<u8> = Vec::new();
-        while let Some(entry) = store.by_entity.range(next.clone()..).next() {
-            let (key, _) = entry.map_err(|e| store.storage(e))?;
+        while let Some(element) = store.by_entity.range(&next, None).next() {
+            let key = element.map_err(|e| store.page_error("by_entity", e))?;
             let (entity, _, _) = keys::decode_entity(&key)
                 .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
             let entity = entity.to_string();
@@ -407,13 +426,15 @@ impl Snapshot<'_> {
     /// Every attribute of `entity` the snapshot's events change, sorted.
     pub fn attrs(&self, entity: &str) -> Result<Vec<String>> {
         let store = self.store;
-        let mut attrs = Vec::new();
-        for entry in store.attrs.scan_prefix(keys::entity_prefix(entity)) {
-            let (key, value) = entry.map_err(|e| store.storage(e))?;
-            let known = super::decode_attr(&value).is_some_and(|(_, seq)| seq <= self.head);
-            if known {
-                let attr = &key[entity.len() + 1..];
-                attrs.push(String::from_utf8_lossy(attr).into_owned());
+        let prefix = keys::entity_prefix(entity);
+        let end = keys::prefix_end(&prefix);
+        let mut attrs: Vec<String> = Vec::new();
+        for element in store.attrs.range(&prefix, Some(&end)) {
+            let element = element.map_err(|e| store.page_error("attrs", e))?;
+            let (_, attr, _, seq) = keys::decode_attr_element(&element)
+                .ok_or_else(|| Error::Corrupt("an attribute kind is unreadable".into()))?;
+            if seq <= self.head && attrs.last().is_none_or(|last| last != attr) {
+                attrs.push(attr.to_string());
             }
         }
         Ok(attrs)

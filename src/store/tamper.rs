@@ -5,38 +5,54 @@ use super::{META_FORMAT, Store, keys};
 
 /// Flips every bit of the byte at `offset` in record `seq`'s stored bytes.
 pub fn flip_record_byte(store: &Store, seq: u64, offset: usize) {
-    let key = keys::seq(seq);
     let mut bytes = store
         .log
-        .get(key)
+        .get(seq)
         .unwrap()
         .expect("the record exists")
         .to_vec();
     bytes[offset] ^= 0xff;
-    store.log.insert(key, bytes).unwrap();
+    store.log.replace(seq, &bytes).unwrap();
     store.flush().unwrap();
 }
 
-/// Removes record `seq`'s entry from an index tree: `by_time`, `by_id` or
+/// The length of record `seq`'s stored bytes.
+pub fn record_len(store: &Store, seq: u64) -> usize {
+    store
+        .log
+        .get(seq)
+        .unwrap()
+        .expect("the record exists")
+        .len()
+}
+
+/// Removes record `seq` from the log (with the rest of its page).
+pub fn remove_record(store: &Store, seq: u64) {
+    store.log.remove_page_of(seq).unwrap();
+    store.flush().unwrap();
+}
+
+/// Removes record `seq`'s element from an index: `by_time`, `by_id` or
 /// `by_entity` (its first entity).
 pub fn remove_index_entry(store: &Store, tree: &str, seq: u64) {
     let event = store.read(seq).unwrap().event;
     let start = event.at.start();
-    match tree {
-        "by_time" => store.by_time.remove(keys::time(start, seq)).unwrap(),
-        "by_id" => store.by_id.remove(event.id.as_bytes()).unwrap(),
-        "by_entity" => store
-            .by_entity
-            .remove(keys::entity(event.entities()[0], start, seq))
-            .unwrap(),
+    let (set, element) = match tree {
+        "by_time" => (&store.by_time, keys::time(start, seq).to_vec()),
+        "by_id" => (&store.by_id, keys::id(&event.id, seq)),
+        "by_entity" => (
+            &store.by_entity,
+            keys::entity(event.entities()[0], start, seq),
+        ),
         other => panic!("no index tree {other}"),
     };
+    set.retain(|e| e != element.as_slice()).unwrap();
     store.flush().unwrap();
 }
 
-/// Adds a `by_time` entry for a record that does not exist.
+/// Adds a `by_time` element for a record that does not exist.
 pub fn add_stray_index_entry(store: &Store, seq: u64) {
-    store.by_time.insert(keys::time(0, seq), &[]).unwrap();
+    store.by_time.insert_sorted(&[keys::time(0, seq)]).unwrap();
     store.flush().unwrap();
 }
 

@@ -1,14 +1,16 @@
 //! `verify`: proves that the store is what its writes made it.
 //!
 //! One pass over the log checks every record (it decodes, its hash matches
-//! its body, it chains to the record before, its seq is its key, seqs have
-//! no gaps, `recorded_at` never goes backwards) and that every index entry
-//! the record implies exists. Then every index tree is walked, and every
-//! entry must be one of those: nothing missing, nothing extra.
+//! its body, it chains to the record before, its seq is its place, seqs
+//! have no gaps, `recorded_at` never goes backwards) and that every index
+//! element the record implies exists. Then every index is walked, and every
+//! element must be one of those: nothing missing, nothing extra.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{Head, Store, decode_attr, keys, record};
+use super::log::LogError;
+use super::pages::{PageError, PagedSet};
+use super::{Head, Store, encode_kind, keys, record};
 use crate::error::Result;
 use crate::event::AttrKind;
 
@@ -17,7 +19,7 @@ use crate::event::AttrKind;
 pub struct Verified {
     pub records: u64,
     pub head: Head,
-    /// Index entries checked, in all index trees together.
+    /// Index entries checked, in all indexes together.
     pub index_entries: u64,
 }
 
@@ -40,23 +42,8 @@ impl std::fmt::Display for Problem {
     }
 }
 
-impl Store {
-    /// Checks the whole store; `Ok(Err(problem))` names the first problem.
-    /// `Err` only when the storage engine itself fails.
-    pub fn verify(&self) -> Result<std::result::Result<Verified, Problem>> {
-        Checker::new(self).run()
-    }
-}
-
-struct Checker<'s> {
-    store: &'s Store,
-    /// The (start, entities, id) of every record, by seq - 1.
-    starts: Vec<i64>,
-    entity_keys: u64,
-    corrected_keys: u64,
-    /// (entity, attr) → (kind, first seq that used it).
-    attrs: HashMap<(String, String), (AttrKind, u64)>,
-}
+/// The outcome of one check: fine, or the first problem.
+type Checked<T = ()> = std::result::Result<T, Problem>;
 
 fn problem(seq: impl Into<Option<u64>>, tree: &'static str, what: impl Into<String>) -> Problem {
     Problem {
@@ -66,18 +53,52 @@ fn problem(seq: impl Into<Option<u64>>, tree: &'static str, what: impl Into<Stri
     }
 }
 
+impl Store {
+    /// Checks the whole store; `Ok(Err(problem))` names the first problem.
+    /// `Err` only when the storage engine itself fails.
+    pub fn verify(&self) -> Result<Checked<Verified>> {
+        Checker::new(self).run()
+    }
+}
+
+struct Checker<'s> {
+    store: &'s Store,
+    /// The interval start of every record, by seq - 1.
+    starts: Vec<i64>,
+    entity_elements: u64,
+    correction_entries: u64,
+    /// (entity, attr) → (kind, first seq that used it).
+    attrs: HashMap<(String, String), (AttrKind, u64)>,
+}
+
+/// Turns the errors of a paged set into problems where the data is at
+/// fault, and into errors where the storage engine is.
+fn page_check<T>(
+    tree: &'static str,
+    result: std::result::Result<T, PageError>,
+) -> Result<Checked<T>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(PageError::Bad(_)) => Ok(Err(problem(None, tree, "a page does not decode"))),
+        Err(PageError::Sled(e)) => Err(crate::error::Error::Storage {
+            path: std::path::PathBuf::new(),
+            message: e.to_string(),
+        }),
+    }
+}
+
 impl<'s> Checker<'s> {
     fn new(store: &'s Store) -> Checker<'s> {
         Checker {
             store,
             starts: Vec::new(),
-            entity_keys: 0,
-            corrected_keys: 0,
+            entity_elements: 0,
+            correction_entries: 0,
             attrs: HashMap::new(),
         }
     }
 
-    fn run(mut self) -> Result<std::result::Result<Verified, Problem>> {
+    fn run(mut self) -> Result<Checked<Verified>> {
         let head = match self.store.head() {
             Ok(head) => head,
             Err(e) => return Ok(Err(problem(None, "meta", e.to_string()))),
@@ -96,15 +117,14 @@ impl<'s> Checker<'s> {
             }
             Err(e) => return Ok(Err(problem(head.seq, "meta", e.to_string()))),
         }
-        let checks = [
-            Checker::check_by_time as fn(&Self, u64) -> Result<std::result::Result<u64, Problem>>,
+        let mut index_entries = 0;
+        for check in [
+            Checker::check_by_time as fn(&Self, u64) -> Result<Checked<u64>>,
             Checker::check_by_id,
             Checker::check_by_entity,
             Checker::check_attrs,
             Checker::check_corrected,
-        ];
-        let mut index_entries = 0;
-        for check in checks {
+        ] {
             match check(&self, head.seq)? {
                 Ok(n) => index_entries += n,
                 Err(p) => return Ok(Err(p)),
@@ -117,33 +137,46 @@ impl<'s> Checker<'s> {
         }))
     }
 
-    fn check_log(&mut self, head: Head) -> Result<std::result::Result<(), Problem>> {
+    fn check_log(&mut self, head: Head) -> Result<Checked> {
         let store = self.store;
         let mut prev_hash = [0; 32];
         let mut prev_time = None;
         let mut expected = 1;
         for entry in store.log.iter() {
-            let (key, bytes) = entry.map_err(|e| store.storage(e))?;
-            let Some(seq) = keys::decode_seq(&key) else {
-                return Ok(Err(problem(None, "log", "a key is not a sequence number")));
+            let (seq, bytes) = match entry {
+                Ok(entry) => entry,
+                Err(LogError::BadPage(page)) => {
+                    return Ok(Err(problem(
+                        expected,
+                        "log",
+                        format!("log page {page} does not decode"),
+                    )));
+                }
+                Err(e) => return Err(store.log_error(e)),
             };
             if seq != expected {
-                let what = if seq > head.seq {
-                    format!("a record lies above the head ({})", head.seq)
-                } else {
-                    format!("record {expected} is missing: the log jumps to {seq}")
-                };
-                return Ok(Err(problem(expected, "log", what)));
+                return Ok(Err(problem(
+                    expected,
+                    "log",
+                    format!("record {expected} is missing: the log jumps to {seq}"),
+                )));
             }
-            let record = match record::decode(&bytes) {
-                Ok(record) => record,
-                Err(m) => return Ok(Err(problem(seq, "log", m))),
-            };
-            if !record::hash_matches(&bytes) {
+            if seq > head.seq {
                 return Ok(Err(problem(
                     seq,
                     "log",
-                    "the stored hash does not match the record: its bytes changed",
+                    format!("a record lies above the head ({})", head.seq),
+                )));
+            }
+            let record = match record::decode(&bytes, prev_hash) {
+                Ok(record) => record,
+                Err(m) => return Ok(Err(problem(seq, "log", m))),
+            };
+            if !record::hash_matches(&bytes, &prev_hash) {
+                return Ok(Err(problem(
+                    seq,
+                    "log",
+                    "the stored hash does not match the record and the one before it: its bytes changed",
                 )));
             }
             if record.seq != seq {
@@ -153,17 +186,10 @@ impl<'s> Checker<'s> {
                     format!("the record says it is record {}", record.seq),
                 )));
             }
-            if record.prev_hash != prev_hash {
-                return Ok(Err(problem(
-                    seq,
-                    "log",
-                    "the record does not chain to the record before it",
-                )));
-            }
             if prev_time.is_some_and(|t| record.recorded_at < t) {
                 return Ok(Err(problem(seq, "log", "recorded_at goes backwards")));
             }
-            if let Err(p) = self.check_entries_of(&record)? {
+            if let Err(p) = self.check_elements_of(&record)? {
                 return Ok(Err(p));
             }
             prev_hash = record.hash;
@@ -184,52 +210,64 @@ impl<'s> Checker<'s> {
                 "the head hash is not the last record's hash",
             )));
         }
+        if head.seq > 0 && prev_time != Some(head.recorded_at) {
+            return Ok(Err(problem(
+                head.seq,
+                "meta",
+                "the head's recorded_at is not the last record's",
+            )));
+        }
         Ok(Ok(()))
     }
 
-    /// Checks that the index entries `record` implies exist, and notes what
+    /// Checks that the index elements `record` implies exist, and notes what
     /// the index walks need.
-    fn check_entries_of(
-        &mut self,
-        record: &record::Record,
-    ) -> Result<std::result::Result<(), Problem>> {
+    fn check_elements_of(&mut self, record: &record::Record) -> Result<Checked> {
         let store = self.store;
-        let sled_err = |e| store.storage(e);
         let (seq, event) = (record.seq, &record.event);
         let start = event.at.start();
         self.starts.push(start);
-        if !store
-            .by_time
-            .contains_key(keys::time(start, seq))
-            .map_err(sled_err)?
-        {
-            return Ok(Err(problem(
-                seq,
-                "by_time",
-                "the record has no replay-order entry",
-            )));
-        }
-        let by_id = store.by_id.get(event.id.as_bytes()).map_err(sled_err)?;
-        if by_id.as_deref().and_then(keys::decode_seq) != Some(seq) {
-            return Ok(Err(problem(
-                seq,
-                "by_id",
-                format!("the id \"{}\" does not lead to the record", event.id),
-            )));
-        }
-        for entity in event.entities() {
-            if !store
-                .by_entity
-                .contains_key(keys::entity(entity, start, seq))
-                .map_err(sled_err)?
-            {
+        let has = |tree: &'static str, set: &PagedSet, element: &[u8]| {
+            page_check(tree, set.contains(element))
+        };
+        match has("by_time", &store.by_time, &keys::time(start, seq))? {
+            Ok(true) => {}
+            Ok(false) => {
                 return Ok(Err(problem(
                     seq,
-                    "by_entity",
-                    format!("the record has no entry under entity \"{entity}\""),
+                    "by_time",
+                    "the record has no replay-order entry",
                 )));
             }
-            self.entity_keys += 1;
+            Err(p) => return Ok(Err(p)),
+        }
+        match has("by_id", &store.by_id, &keys::id(&event.id, seq))? {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(Err(problem(
+                    seq,
+                    "by_id",
+                    format!("the id \"{}\" does not lead to the record", event.id),
+                )));
+            }
+            Err(p) => return Ok(Err(p)),
+        }
+        for entity in event.entities() {
+            match has(
+                "by_entity",
+                &store.by_entity,
+                &keys::entity(entity, start, seq),
+            )? {
+                Ok(true) => self.entity_elements += 1,
+                Ok(false) => {
+                    return Ok(Err(problem(
+                        seq,
+                        "by_entity",
+                        format!("the record has no entry under entity \"{entity}\""),
+                    )));
+                }
+                Err(p) => return Ok(Err(p)),
+            }
         }
         for change in &event.changes {
             let key = (change.entity.clone(), change.attr.clone());
@@ -238,12 +276,15 @@ impl<'s> Checker<'s> {
                 .or_insert((change.op.attr_kind(), seq));
         }
         for id in &event.corrects {
-            let target = store
-                .by_id
-                .get(id.as_bytes())
-                .map_err(sled_err)?
-                .as_deref()
-                .and_then(keys::decode_seq);
+            let prefix = keys::id_prefix(id);
+            let end = keys::prefix_end(&prefix);
+            let target = match page_check(
+                "by_id",
+                store.by_id.range(&prefix, Some(&end)).next().transpose(),
+            )? {
+                Ok(element) => element.and_then(|e| keys::seq_of(&e)),
+                Err(p) => return Ok(Err(p)),
+            };
             let Some(target) = target else {
                 return Ok(Err(problem(
                     seq,
@@ -254,7 +295,7 @@ impl<'s> Checker<'s> {
             if !store
                 .corrected
                 .contains_key(keys::pair(target, seq))
-                .map_err(sled_err)?
+                .map_err(|e| store.storage(e))?
             {
                 return Ok(Err(problem(
                     seq,
@@ -262,7 +303,7 @@ impl<'s> Checker<'s> {
                     format!("the correction of \"{id}\" has no entry"),
                 )));
             }
-            self.corrected_keys += 1;
+            self.correction_entries += 1;
         }
         Ok(Ok(()))
     }
@@ -271,45 +312,77 @@ impl<'s> Checker<'s> {
         (seq >= 1 && seq <= head).then(|| self.starts[seq as usize - 1])
     }
 
-    fn check_by_time(&self, head: u64) -> Result<std::result::Result<u64, Problem>> {
+    /// Walks a paged index: every element must decode to a (start, seq) of a
+    /// record; returns how many there are.
+    fn walk(
+        &self,
+        tree: &'static str,
+        set: &PagedSet,
+        head: u64,
+        decode: impl Fn(&[u8]) -> Option<(i64, u64)>,
+    ) -> Result<Checked<u64>> {
         let mut n = 0;
-        for entry in self.store.by_time.iter() {
-            let (key, _) = entry.map_err(|e| self.store.storage(e))?;
-            let Some((start, seq)) = keys::decode_time(&key) else {
-                return Ok(Err(problem(None, "by_time", "a key is unreadable")));
+        for element in set.iter() {
+            let element = match page_check(tree, element)? {
+                Ok(element) => element,
+                Err(p) => return Ok(Err(p)),
+            };
+            let Some((start, seq)) = decode(&element) else {
+                return Ok(Err(problem(None, tree, "an element is unreadable")));
             };
             if self.start_of(seq, head) != Some(start) {
-                return Ok(Err(problem(
-                    seq,
-                    "by_time",
-                    "an entry points to no such record",
-                )));
+                return Ok(Err(problem(seq, tree, "an entry points to no such record")));
             }
             n += 1;
         }
         Ok(Ok(n))
     }
 
-    fn check_by_id(&self, head: u64) -> Result<std::result::Result<u64, Problem>> {
-        let n = self.store.by_id.len() as u64;
+    fn check_by_time(&self, head: u64) -> Result<Checked<u64>> {
+        let n = match self.walk("by_time", &self.store.by_time, head, keys::decode_time)? {
+            Ok(n) => n,
+            Err(p) => return Ok(Err(p)),
+        };
+        // Every record has its element (checked), elements are unique, and
+        // each points to a record with that start: so there are exactly as many.
+        Ok(Ok(n))
+    }
+
+    fn check_by_id(&self, head: u64) -> Result<Checked<u64>> {
+        let mut n = 0;
+        for element in self.store.by_id.iter() {
+            let element = match page_check("by_id", element)? {
+                Ok(element) => element,
+                Err(p) => return Ok(Err(p)),
+            };
+            let Some((id, seq)) = keys::decode_id(&element) else {
+                return Ok(Err(problem(None, "by_id", "an element is unreadable")));
+            };
+            if self.start_of(seq, head).is_none() {
+                return Ok(Err(problem(
+                    seq,
+                    "by_id",
+                    format!("the entry for \"{id}\" points to no such record"),
+                )));
+            }
+            n += 1;
+        }
         if n != head {
-            // Every record has its entry (checked), so an extra one is stale.
-            for entry in self.store.by_id.iter() {
-                let (key, value) = entry.map_err(|e| self.store.storage(e))?;
-                let seq = keys::decode_seq(&value);
-                let points_home = match seq.filter(|s| *s >= 1 && *s <= head) {
-                    Some(seq) => self
-                        .store
-                        .read(seq)
-                        .is_ok_and(|r| r.event.id.as_bytes() == &key[..]),
-                    None => false,
-                };
-                if !points_home {
-                    let id = String::from_utf8_lossy(&key);
+            // Each record has its own element (checked): an extra one names
+            // a record that holds another id.
+            for element in self.store.by_id.iter() {
+                let element = element.map_err(|e| self.store.page_error("by_id", e))?;
+                let (id, seq) = keys::decode_id(&element).expect("checked above");
+                if self
+                    .store
+                    .read(seq)
+                    .map(|r| r.event.id != id)
+                    .unwrap_or(true)
+                {
                     return Ok(Err(problem(
                         seq,
                         "by_id",
-                        format!("the entry for \"{id}\" points to no such record"),
+                        format!("the entry for \"{id}\" points to another event"),
                     )));
                 }
             }
@@ -322,27 +395,17 @@ impl<'s> Checker<'s> {
         Ok(Ok(n))
     }
 
-    fn check_by_entity(&self, head: u64) -> Result<std::result::Result<u64, Problem>> {
-        let mut n = 0;
-        for entry in self.store.by_entity.iter() {
-            let (key, _) = entry.map_err(|e| self.store.storage(e))?;
-            let Some((entity, start, seq)) = keys::decode_entity(&key) else {
-                return Ok(Err(problem(None, "by_entity", "a key is unreadable")));
-            };
-            if self.start_of(seq, head) != Some(start) {
-                return Ok(Err(problem(
-                    seq,
-                    "by_entity",
-                    format!("an entry under \"{entity}\" points to no such record"),
-                )));
-            }
-            n += 1;
-        }
-        if n != self.entity_keys {
+    fn check_by_entity(&self, head: u64) -> Result<Checked<u64>> {
+        let decode = |e: &[u8]| keys::decode_entity(e).map(|(_, start, seq)| (start, seq));
+        let n = match self.walk("by_entity", &self.store.by_entity, head, decode)? {
+            Ok(n) => n,
+            Err(p) => return Ok(Err(p)),
+        };
+        if n != self.entity_elements {
             // Right record and start, wrong entity: find which.
-            for entry in self.store.by_entity.iter() {
-                let (key, _) = entry.map_err(|e| self.store.storage(e))?;
-                let (entity, _, seq) = keys::decode_entity(&key).expect("checked above");
+            for element in self.store.by_entity.iter() {
+                let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
+                let (entity, _, seq) = keys::decode_entity(&element).expect("checked above");
                 let changes_it = self
                     .store
                     .read(seq)
@@ -355,7 +418,7 @@ impl<'s> Checker<'s> {
                     )));
                 }
             }
-            let expected = self.entity_keys;
+            let expected = self.entity_elements;
             return Ok(Err(problem(
                 None,
                 "by_entity",
@@ -365,19 +428,22 @@ impl<'s> Checker<'s> {
         Ok(Ok(n))
     }
 
-    fn check_attrs(&self, _head: u64) -> Result<std::result::Result<u64, Problem>> {
+    fn check_attrs(&self, _head: u64) -> Result<Checked<u64>> {
         let mut n = 0;
         let mut seen = HashSet::new();
-        for entry in self.store.attrs.iter() {
-            let (key, value) = entry.map_err(|e| self.store.storage(e))?;
-            let nul = key.iter().position(|&b| b == 0);
-            let Some(nul) = nul else {
-                return Ok(Err(problem(None, "attrs", "a key is unreadable")));
+        for element in self.store.attrs.iter() {
+            let element = match page_check("attrs", element)? {
+                Ok(element) => element,
+                Err(p) => return Ok(Err(p)),
             };
-            let entity = String::from_utf8_lossy(&key[..nul]).into_owned();
-            let attr = String::from_utf8_lossy(&key[nul + 1..]).into_owned();
-            let expected = self.attrs.get(&(entity.clone(), attr.clone()));
-            if decode_attr(&value) != expected.copied() {
+            let Some((entity, attr, kind, seq)) = keys::decode_attr_element(&element) else {
+                return Ok(Err(problem(None, "attrs", "an element is unreadable")));
+            };
+            let key = (entity.to_string(), attr.to_string());
+            let expected = self.attrs.get(&key);
+            if expected.map(|(kind, seq)| (encode_kind(*kind), *seq)) != Some((kind, seq))
+                || !seen.insert(key)
+            {
                 return Ok(Err(problem(
                     expected.map(|(_, seq)| *seq),
                     "attrs",
@@ -386,7 +452,6 @@ impl<'s> Checker<'s> {
                     ),
                 )));
             }
-            seen.insert((entity, attr));
             n += 1;
         }
         if let Some(((entity, attr), (_, seq))) =
@@ -401,9 +466,9 @@ impl<'s> Checker<'s> {
         Ok(Ok(n))
     }
 
-    fn check_corrected(&self, head: u64) -> Result<std::result::Result<u64, Problem>> {
+    fn check_corrected(&self, head: u64) -> Result<Checked<u64>> {
         let n = self.store.corrected.len() as u64;
-        if n != self.corrected_keys {
+        if n != self.correction_entries {
             for entry in self.store.corrected.iter() {
                 let (key, _) = entry.map_err(|e| self.store.storage(e))?;
                 let Some((target, by)) = keys::decode_pair(&key) else {
@@ -425,7 +490,7 @@ impl<'s> Checker<'s> {
                     )));
                 }
             }
-            let expected = self.corrected_keys;
+            let expected = self.correction_entries;
             return Ok(Err(problem(
                 None,
                 "corrected",

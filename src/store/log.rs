@@ -1,0 +1,251 @@
+//! The log: records by seq, in pages of [`RECORDS_PER_PAGE`].
+//!
+//! Page `p` (key: `p` as u64 big-endian) holds the records with seq
+//! `p * RECORDS_PER_PAGE + 1` to `(p + 1) * RECORDS_PER_PAGE`, each as a
+//! LEB128 length and the record's bytes (the page format of [`super::pages`]).
+//! Appending fills the last page and starts new ones; each page is written
+//! whole, so a crash leaves whole pages, and recovery cuts them back to the
+//! head.
+
+use sled::{IVec, Tree};
+
+use super::pages::{BadPage, elements, push_element};
+
+/// Records per page: a page of typical events is 20 to 40 KiB.
+pub const RECORDS_PER_PAGE: u64 = 32;
+
+/// How many pages one sled batch writes.
+const PAGES_PER_BATCH: usize = 64;
+
+#[derive(Clone)]
+pub struct Log {
+    tree: Tree,
+}
+
+/// A log error: the storage engine's, or a page that does not decode.
+#[derive(Debug)]
+pub enum LogError {
+    Sled(sled::Error),
+    BadPage(u64),
+}
+
+impl From<sled::Error> for LogError {
+    fn from(e: sled::Error) -> LogError {
+        LogError::Sled(e)
+    }
+}
+
+/// A page's bytes and the (offset, length) of each record in it.
+type Page = (IVec, Vec<(usize, usize)>);
+
+/// The spans of the records of a page still to be read.
+type Spans = std::vec::IntoIter<(usize, usize)>;
+
+fn page_of(seq: u64) -> (u64, usize) {
+    (
+        (seq - 1) / RECORDS_PER_PAGE,
+        ((seq - 1) % RECORDS_PER_PAGE) as usize,
+    )
+}
+
+impl Log {
+    pub fn new(tree: Tree) -> Log {
+        Log { tree }
+    }
+
+    fn page(&self, page: u64) -> Result<Option<Page>, LogError> {
+        let Some(bytes) = self.tree.get(page.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let spans = elements(&bytes).map_err(|BadPage| LogError::BadPage(page))?;
+        Ok(Some((bytes, spans)))
+    }
+
+    /// The stored bytes of record `seq`, if there are any.
+    pub fn get(&self, seq: u64) -> Result<Option<IVec>, LogError> {
+        if seq == 0 {
+            return Ok(None);
+        }
+        let (page, index) = page_of(seq);
+        Ok(self
+            .page(page)?
+            .and_then(|(bytes, spans)| spans.get(index).map(|&(at, len)| bytes.subslice(at, len))))
+    }
+
+    /// Appends `records`, which take the seqs from `first` on; `first` must
+    /// follow the last record stored.
+    pub fn append(&self, first: u64, records: &[Vec<u8>]) -> Result<(), LogError> {
+        let mut batch = sled::Batch::default();
+        let mut pages = 0;
+        let mut seq = first;
+        let mut rest = records;
+        while !rest.is_empty() {
+            let (page, index) = page_of(seq);
+            let mut bytes = match self.page(page)? {
+                Some((bytes, spans)) => {
+                    // Keep the records before `seq` (more would be crash leftovers).
+                    let end = match index {
+                        0 => 0,
+                        i => spans.get(i - 1).map_or(bytes.len(), |(at, len)| at + len),
+                    };
+                    bytes[..end].to_vec()
+                }
+                None => Vec::new(),
+            };
+            let room = (RECORDS_PER_PAGE as usize - index).min(rest.len());
+            for record in &rest[..room] {
+                push_element(&mut bytes, record);
+            }
+            batch.insert(&page.to_be_bytes(), bytes);
+            pages += 1;
+            if pages >= PAGES_PER_BATCH {
+                self.tree.apply_batch(std::mem::take(&mut batch))?;
+                pages = 0;
+            }
+            seq += room as u64;
+            rest = &rest[room..];
+        }
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Removes every record above `head`.
+    pub fn truncate_above(&self, head: u64) -> Result<(), LogError> {
+        let keep_pages = head.div_ceil(RECORDS_PER_PAGE);
+        for entry in self.tree.range(keep_pages.to_be_bytes()..) {
+            let (key, _) = entry?;
+            self.tree.remove(key)?;
+        }
+        if !head.is_multiple_of(RECORDS_PER_PAGE) {
+            let (page, index) = page_of(head);
+            if let Some((bytes, spans)) = self.page(page)?
+                && spans.len() > index + 1
+            {
+                let (at, len) = spans[index];
+                self.tree.insert(page.to_be_bytes(), &bytes[..at + len])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The highest seq stored (crash leftovers included).
+    pub fn last_seq(&self) -> Result<u64, LogError> {
+        let Some((key, _)) = self.tree.last()? else {
+            return Ok(0);
+        };
+        let page = u64::from_be_bytes(
+            key.as_ref()
+                .try_into()
+                .map_err(|_| LogError::BadPage(u64::MAX))?,
+        );
+        let (_, spans) = self.page(page)?.ok_or(LogError::BadPage(page))?;
+        Ok(page * RECORDS_PER_PAGE + spans.len() as u64)
+    }
+
+    /// Every stored record from seq 1, as (seq, bytes), page by page; stops
+    /// at the first missing page (verify reports the gap).
+    pub fn iter(&self) -> impl Iterator<Item = Result<(u64, IVec), LogError>> + '_ {
+        let mut pages = self.tree.iter();
+        // The page being read, its records' spans left, and the last seq read.
+        let mut current: Option<(IVec, Spans, u64)> = None;
+        std::iter::from_fn(move || {
+            loop {
+                if let Some((bytes, spans, seq)) = &mut current
+                    && let Some((at, len)) = spans.next()
+                {
+                    *seq += 1;
+                    return Some(Ok((*seq, bytes.subslice(at, len))));
+                }
+                let (key, bytes) = match pages.next()? {
+                    Ok(page) => page,
+                    Err(e) => return Some(Err(LogError::Sled(e))),
+                };
+                let page = match <[u8; 8]>::try_from(key.as_ref()) {
+                    Ok(k) => u64::from_be_bytes(k),
+                    Err(_) => return Some(Err(LogError::BadPage(u64::MAX))),
+                };
+                let spans = match elements(&bytes) {
+                    Ok(spans) => spans,
+                    Err(BadPage) => return Some(Err(LogError::BadPage(page))),
+                };
+                current = Some((bytes, spans.into_iter(), page * RECORDS_PER_PAGE));
+            }
+        })
+    }
+
+    /// Replaces record `seq`'s bytes (test hooks only).
+    pub fn replace(&self, seq: u64, record: &[u8]) -> Result<(), LogError> {
+        let (page, index) = page_of(seq);
+        let (bytes, spans) = self.page(page)?.ok_or(LogError::BadPage(page))?;
+        let mut new = Vec::with_capacity(bytes.len());
+        for (i, &(at, len)) in spans.iter().enumerate() {
+            push_element(
+                &mut new,
+                if i == index {
+                    record
+                } else {
+                    &bytes[at..at + len]
+                },
+            );
+        }
+        self.tree.insert(page.to_be_bytes(), new)?;
+        Ok(())
+    }
+
+    /// Removes record `seq` and every later one in its page (test hooks only).
+    pub fn remove_page_of(&self, seq: u64) -> Result<(), LogError> {
+        self.tree.remove(page_of(seq).0.to_be_bytes())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> (tempfile::TempDir, Log) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let log = Log::new(db.open_tree("log").unwrap());
+        (dir, log)
+    }
+
+    fn record(seq: u64) -> Vec<u8> {
+        vec![seq as u8; (seq % 300) as usize]
+    }
+
+    #[test]
+    fn appends_fill_pages_and_read_back() {
+        let (_dir, log) = log();
+        let mut seq = 1;
+        for size in [1, 63, 1, 200, 7, 64] {
+            let records: Vec<Vec<u8>> = (seq..seq + size).map(record).collect();
+            log.append(seq, &records).unwrap();
+            seq += size;
+        }
+        assert_eq!(log.last_seq().unwrap(), seq - 1);
+        for s in 1..seq {
+            assert_eq!(log.get(s).unwrap().unwrap().to_vec(), record(s), "seq {s}");
+        }
+        assert_eq!(log.get(seq).unwrap(), None);
+        assert_eq!(log.get(0).unwrap(), None);
+        let all: Vec<u64> = log.iter().map(|r| r.unwrap().0).collect();
+        assert_eq!(all, (1..seq).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn truncation_cuts_back_to_the_head_and_appends_continue() {
+        let (_dir, log) = log();
+        let records: Vec<Vec<u8>> = (1..=300).map(record).collect();
+        log.append(1, &records).unwrap();
+        for head in [300, 200, 129, 128, 64, 1, 0] {
+            log.truncate_above(head).unwrap();
+            assert_eq!(log.last_seq().unwrap(), head);
+        }
+        // A crash leftover in the last page is overwritten by the next append.
+        log.append(1, &[record(1), record(2), record(3)]).unwrap();
+        log.append(2, &[vec![42]]).unwrap();
+        assert_eq!(log.get(2).unwrap().unwrap().to_vec(), vec![42]);
+        assert_eq!(log.get(3).unwrap(), None);
+    }
+}

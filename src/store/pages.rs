@@ -1,0 +1,522 @@
+//! Sorted sets of byte strings, stored in pages.
+//!
+//! sled costs several microseconds and a copy of a node per key written, and
+//! far more memory than the data for large batches. An index with one sled
+//! key per entry cannot import a million events quickly. A [`PagedSet`]
+//! keeps its elements, sorted, in pages of about [`PAGE_BYTES`]: each sled
+//! entry is one page, keyed by its first element, holding the elements from
+//! that one up to the next page's first element. Writes merge sorted runs
+//! into the pages they fall in and split pages that grow too big; a bulk
+//! import touches a few thousand sled keys instead of millions.
+//!
+//! A page is a sequence of elements, each a LEB128 length and its bytes.
+//! Every element of chronik's indexes ends in the seq of its record (eight
+//! bytes, big-endian), which lets readers skip elements above a head and
+//! crash recovery remove them.
+
+use std::ops::Bound;
+
+use sled::{IVec, Tree};
+
+/// The size a page is filled to before a new one starts.
+pub const PAGE_BYTES: usize = 8192;
+
+/// How many pages one sled batch writes; bounds the memory of big writes.
+const PAGES_PER_BATCH: usize = 128;
+
+/// Many elements waiting to be written, packed into one buffer: a large
+/// batch keeps its index elements here and writes each index once, so every
+/// page is written once, not once per chunk.
+#[derive(Debug, Default)]
+pub struct Elements {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Elements {
+    pub fn push(&mut self, element: &[u8]) {
+        self.bytes.extend_from_slice(element);
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The elements, sorted, each once.
+    pub fn sorted(&self) -> Vec<&[u8]> {
+        let mut start = 0;
+        let mut all: Vec<&[u8]> = self
+            .ends
+            .iter()
+            .map(|&end| {
+                let element = &self.bytes[start..end];
+                start = end;
+                element
+            })
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+/// A sorted set of byte strings in a sled tree of pages.
+#[derive(Clone)]
+pub struct PagedSet {
+    tree: Tree,
+}
+
+/// A page that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadPage;
+
+pub(super) fn push_element(page: &mut Vec<u8>, element: &[u8]) {
+    let mut n = element.len();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            page.push(byte);
+            break;
+        }
+        page.push(byte | 0x80);
+    }
+    page.extend_from_slice(element);
+}
+
+/// The (offset, length) of each element of a page.
+pub(super) fn elements(page: &[u8]) -> Result<Vec<(usize, usize)>, BadPage> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < page.len() {
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            let byte = *page.get(at).ok_or(BadPage)?;
+            at += 1;
+            if shift > 28 {
+                return Err(BadPage);
+            }
+            len |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        if at + len > page.len() {
+            return Err(BadPage);
+        }
+        out.push((at, len));
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Splits sorted elements into pages of about `PAGE_BYTES`, each with its
+/// first element.
+fn pages_of(elements: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut pages = Vec::new();
+    let mut page: Vec<u8> = Vec::new();
+    let mut first: Option<&[u8]> = None;
+    for element in elements {
+        if page.len() + element.len() + 2 > PAGE_BYTES && !page.is_empty() {
+            pages.push((
+                first.take().expect("a page has a first element").to_vec(),
+                std::mem::take(&mut page),
+            ));
+        }
+        first.get_or_insert(element);
+        push_element(&mut page, element);
+    }
+    if let Some(first) = first {
+        pages.push((first.to_vec(), page));
+    }
+    pages
+}
+
+/// Writes accumulated page changes in batches of bounded size.
+struct Writer<'t> {
+    tree: &'t Tree,
+    batch: sled::Batch,
+    pages: usize,
+}
+
+impl Writer<'_> {
+    fn remove(&mut self, key: &[u8]) {
+        self.batch.remove(key);
+    }
+
+    fn insert(&mut self, key: Vec<u8>, page: Vec<u8>) {
+        self.batch.insert(key, page);
+        self.pages += 1;
+    }
+
+    /// Ends the replacement of one old page: the batch may be written now,
+    /// never in the middle of a replacement (a crash there would lose the
+    /// elements of the pages not yet written).
+    fn page_done(&mut self) -> sled::Result<()> {
+        if self.pages >= PAGES_PER_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> sled::Result<()> {
+        self.pages = 0;
+        self.tree.apply_batch(std::mem::take(&mut self.batch))
+    }
+}
+
+/// An error of a paged set: the storage engine's, or a damaged page.
+#[derive(Debug)]
+pub enum PageError {
+    Sled(sled::Error),
+    Bad(IVec),
+}
+
+impl From<sled::Error> for PageError {
+    fn from(e: sled::Error) -> PageError {
+        PageError::Sled(e)
+    }
+}
+
+impl PagedSet {
+    pub fn new(tree: Tree) -> PagedSet {
+        PagedSet { tree }
+    }
+
+    /// The page `element` belongs in: the one with the greatest first
+    /// element at or below it, else the first page.
+    fn page_for(&self, element: &[u8]) -> sled::Result<Option<(IVec, IVec)>> {
+        match self.tree.range(..=element).next_back() {
+            Some(page) => page.map(Some),
+            None => self.tree.first(),
+        }
+    }
+
+    fn decode<'p>(key: &IVec, page: &'p IVec) -> Result<Vec<&'p [u8]>, PageError> {
+        let spans = elements(page).map_err(|BadPage| PageError::Bad(key.clone()))?;
+        Ok(spans
+            .into_iter()
+            .map(|(at, len)| &page[at..at + len])
+            .collect())
+    }
+
+    /// Adds `items`, which must be sorted ascending (duplicates and
+    /// elements already present are kept once).
+    pub fn insert_sorted<T: AsRef<[u8]>>(&self, items: &[T]) -> Result<(), PageError> {
+        let mut writer = Writer {
+            tree: &self.tree,
+            batch: sled::Batch::default(),
+            pages: 0,
+        };
+        let mut i = 0;
+        while i < items.len() {
+            let page = self.page_for(items[i].as_ref())?;
+            // The items for this page: all below the next page's first element.
+            let next = match &page {
+                Some((key, _)) => self
+                    .tree
+                    .range::<&[u8], _>((Bound::Excluded(&key[..]), Bound::Unbounded))
+                    .next()
+                    .transpose()?
+                    .map(|(k, _)| k),
+                None => None,
+            };
+            let end = match &next {
+                Some(next) => i + items[i..].partition_point(|x| x.as_ref() < &next[..]),
+                None => items.len(),
+            };
+            let old: Vec<&[u8]> = match &page {
+                Some((key, bytes)) => Self::decode(key, bytes)?,
+                None => Vec::new(),
+            };
+            let mut merged: Vec<&[u8]> = Vec::with_capacity(old.len() + end - i);
+            let (mut a, mut b) = (
+                old.iter().peekable(),
+                items[i..end].iter().map(AsRef::as_ref).peekable(),
+            );
+            loop {
+                let take_old = match (a.peek(), b.peek()) {
+                    (None, None) => break,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (Some(x), Some(y)) => **x <= *y,
+                };
+                let next_element = if take_old {
+                    *a.next().expect("peeked")
+                } else {
+                    b.next().expect("peeked")
+                };
+                if merged.last() != Some(&next_element) {
+                    merged.push(next_element);
+                }
+            }
+            if let Some((key, _)) = &page {
+                writer.remove(key);
+            }
+            for (first, bytes) in pages_of(&merged) {
+                writer.insert(first, bytes);
+            }
+            writer.page_done()?;
+            // The new pages must be visible to the lookups of later items
+            // only if those items could fall into them, which they cannot:
+            // they lie at or beyond `next`.
+            i = end;
+        }
+        writer.flush()?;
+        Ok(())
+    }
+
+    /// Removes every element for which `keep` is false; returns how many.
+    pub fn retain(&self, keep: impl Fn(&[u8]) -> bool) -> Result<u64, PageError> {
+        let mut writer = Writer {
+            tree: &self.tree,
+            batch: sled::Batch::default(),
+            pages: 0,
+        };
+        let mut removed = 0;
+        for page in self.tree.iter() {
+            let (key, bytes) = page?;
+            let old = Self::decode(&key, &bytes)?;
+            let kept: Vec<&[u8]> = old.iter().copied().filter(|e| keep(e)).collect();
+            if kept.len() == old.len() {
+                continue;
+            }
+            removed += (old.len() - kept.len()) as u64;
+            writer.remove(&key);
+            for (first, page) in pages_of(&kept) {
+                writer.insert(first, page);
+            }
+            writer.page_done()?;
+        }
+        writer.flush()?;
+        Ok(removed)
+    }
+
+    /// Whether `element` is in the set.
+    pub fn contains(&self, element: &[u8]) -> Result<bool, PageError> {
+        let Some((key, bytes)) = self.page_for(element)? else {
+            return Ok(false);
+        };
+        Ok(Self::decode(&key, &bytes)?.binary_search(&element).is_ok())
+    }
+
+    /// The elements from `from` (inclusive) up to `to` (exclusive, or the
+    /// end), in order.
+    pub fn range(&self, from: &[u8], to: Option<&[u8]>) -> Range {
+        let start = match self.page_for(from) {
+            Ok(Some((key, _))) => Bound::Included(key),
+            Ok(None) => Bound::Unbounded,
+            Err(e) => return Range::failed(e),
+        };
+        Range {
+            pages: Some(self.tree.range::<IVec, _>((start, Bound::Unbounded))),
+            current: None,
+            from: from.to_vec(),
+            to: to.map(<[u8]>::to_vec),
+            error: None,
+        }
+    }
+
+    /// Every element, in order.
+    pub fn iter(&self) -> Range {
+        self.range(&[], None)
+    }
+
+    /// The last element below `before`, if any.
+    pub fn last_before(&self, before: &[u8]) -> Result<Option<IVec>, PageError> {
+        let mut pages = self.tree.range(..before);
+        while let Some(page) = pages.next_back() {
+            let (key, bytes) = page?;
+            let spans = elements(&bytes).map_err(|BadPage| PageError::Bad(key.clone()))?;
+            if let Some((at, len)) = spans
+                .into_iter()
+                .rev()
+                .find(|(at, len)| &bytes[*at..at + len] < before)
+            {
+                return Ok(Some(bytes.subslice(at, len)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// How many pages the set uses.
+    #[cfg(test)]
+    pub fn pages(&self) -> usize {
+        self.tree.len()
+    }
+}
+
+/// The elements of a range of a [`PagedSet`], as cheap views into pages.
+pub struct Range {
+    pages: Option<sled::Iter>,
+    current: Option<(IVec, std::vec::IntoIter<(usize, usize)>)>,
+    from: Vec<u8>,
+    to: Option<Vec<u8>>,
+    error: Option<PageError>,
+}
+
+impl Range {
+    fn failed(e: sled::Error) -> Range {
+        Range {
+            pages: None,
+            current: None,
+            from: Vec::new(),
+            to: None,
+            error: Some(PageError::Sled(e)),
+        }
+    }
+}
+
+impl Iterator for Range {
+    type Item = Result<IVec, PageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            self.pages = None;
+            return Some(Err(e));
+        }
+        loop {
+            if let Some((page, spans)) = &mut self.current {
+                for (at, len) in spans.by_ref() {
+                    let element = &page[at..at + len];
+                    if element < &self.from[..] {
+                        continue;
+                    }
+                    if self.to.as_deref().is_some_and(|to| element >= to) {
+                        self.pages = None;
+                        self.current = None;
+                        return None;
+                    }
+                    return Some(Ok(page.subslice(at, len)));
+                }
+                self.current = None;
+            }
+            let (key, bytes) = match self.pages.as_mut()?.next()? {
+                Ok(page) => page,
+                Err(e) => {
+                    self.pages = None;
+                    return Some(Err(PageError::Sled(e)));
+                }
+            };
+            match elements(&bytes) {
+                Ok(spans) => self.current = Some((bytes, spans.into_iter())),
+                Err(BadPage) => {
+                    self.pages = None;
+                    return Some(Err(PageError::Bad(key)));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn set() -> (tempfile::TempDir, PagedSet) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let set = PagedSet::new(db.open_tree("set").unwrap());
+        (dir, set)
+    }
+
+    fn all(set: &PagedSet) -> Vec<Vec<u8>> {
+        set.iter().map(|e| e.unwrap().to_vec()).collect()
+    }
+
+    #[test]
+    fn elements_round_trip_through_pages() {
+        let long = vec![7u8; 300];
+        let items: Vec<&[u8]> = vec![b"", b"a", &long, b"b"];
+        let pages = pages_of(&items);
+        assert_eq!(pages.len(), 1);
+        let spans = elements(&pages[0].1).unwrap();
+        let back: Vec<&[u8]> = spans.iter().map(|(a, l)| &pages[0].1[*a..a + l]).collect();
+        assert_eq!(back, items);
+        assert_eq!(elements(&[0x85]), Err(BadPage));
+        assert_eq!(
+            elements(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(BadPage)
+        );
+    }
+
+    #[test]
+    fn many_sequential_inserts_fill_pages() {
+        let (_dir, set) = set();
+        for chunk in (0u64..20_000).collect::<Vec<_>>().chunks(700) {
+            let items: Vec<[u8; 8]> = chunk.iter().map(|i| i.to_be_bytes()).collect();
+            set.insert_sorted(&items).unwrap();
+        }
+        assert_eq!(all(&set).len(), 20_000);
+        // 9 bytes an element: a page holds about 450.
+        assert!(
+            set.pages() < 20_000 * 9 / (PAGE_BYTES / 2),
+            "{} pages",
+            set.pages()
+        );
+        let mid: Vec<Vec<u8>> = set
+            .range(&100u64.to_be_bytes(), Some(&105u64.to_be_bytes()))
+            .map(|e| e.unwrap().to_vec())
+            .collect();
+        assert_eq!(
+            mid,
+            (100u64..105)
+                .map(|i| i.to_be_bytes().to_vec())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            set.last_before(&5000u64.to_be_bytes())
+                .unwrap()
+                .unwrap()
+                .to_vec(),
+            4999u64.to_be_bytes()
+        );
+        assert!(set.contains(&19_999u64.to_be_bytes()).unwrap());
+        assert!(!set.contains(&20_000u64.to_be_bytes()).unwrap());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// The paged set behaves like a BTreeSet under inserts, removals and
+        /// range queries.
+        #[test]
+        fn agrees_with_a_btreeset(
+            batches in proptest::collection::vec(proptest::collection::vec(proptest::collection::vec(0u8..4, 0..40), 0..300), 1..6),
+            cut in any::<u8>(),
+            from in proptest::collection::vec(0u8..4, 0..4),
+            to in proptest::option::of(proptest::collection::vec(0u8..4, 0..4)),
+        ) {
+            let (_dir, set) = set();
+            let mut model = BTreeSet::new();
+            for mut batch in batches {
+                batch.sort();
+                set.insert_sorted(&batch).unwrap();
+                model.extend(batch);
+                prop_assert_eq!(all(&set), model.iter().cloned().collect::<Vec<_>>());
+            }
+            let keep = |e: &[u8]| e.iter().map(|&b| u32::from(b)).sum::<u32>() % 7 != u32::from(cut) % 7;
+            set.retain(keep).unwrap();
+            model.retain(|e| keep(e));
+            prop_assert_eq!(all(&set), model.iter().cloned().collect::<Vec<_>>());
+            let got: Vec<Vec<u8>> = set.range(&from, to.as_deref()).map(|e| e.unwrap().to_vec()).collect();
+            let expected: Vec<Vec<u8>> = model
+                .iter()
+                .filter(|e| e.as_slice() >= from.as_slice() && to.as_ref().is_none_or(|t| e.as_slice() < t.as_slice()))
+                .cloned()
+                .collect();
+            prop_assert_eq!(got, expected);
+            for probe in [&from, to.as_ref().unwrap_or(&from)] {
+                prop_assert_eq!(set.contains(probe).unwrap(), model.contains(probe));
+                let last = set.last_before(probe).unwrap().map(|e| e.to_vec());
+                prop_assert_eq!(last, model.range(..probe.clone()).next_back().cloned());
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Writing a batch: all or nothing, in chunks if it is large.
+//!
+//! A [`Writer`] holds the store's write lock for one batch. Each chunk
+//! pushed is checked (against the batch so far and against the store) and
+//! staged above the head: records, index elements, attribute kinds. Nothing
+//! is visible to readers until [`Writer::commit`] has checked what only the
+//! whole batch can tell (corrections may point forward), published the new
+//! head in one atomic write, flushed, and written the head witness. A writer
+//! dropped before it commits takes its staged leftovers back; if the process
+//! dies instead, the next open does.
+
+use std::collections::HashMap;
+use std::sync::MutexGuard;
+
+use chrono::{DateTime, Utc};
+
+use super::pages::Elements;
+use super::{
+    Head, IdPolicy, META_HEAD, META_PENDING, Receipt, Store, encode_kind, keys, record, witness,
+};
+use crate::error::{Error, Result};
+use crate::event::{BatchCheck, Invalid, Located};
+
+/// An event of the batch that corrects others: its seq, id, targets and origin.
+struct Correction {
+    seq: u64,
+    id: String,
+    targets: Vec<String>,
+    origin: String,
+}
+
+/// One batch being written. See the module documentation.
+pub struct Writer<'s> {
+    store: &'s Store,
+    _lock: MutexGuard<'s, ()>,
+    policy: IdPolicy,
+    /// The head when the batch began: everything above it is this batch's.
+    head: Head,
+    now: DateTime<Utc>,
+    check: BatchCheck,
+    next_seq: u64,
+    prev_hash: record::Hash,
+    /// The hash the next restored record must follow (the last one checked).
+    chain: record::Hash,
+    last_time: DateTime<Utc>,
+    /// Whether the batch restores exported records (decided by its first new event).
+    restore: Option<bool>,
+    corrections: Vec<Correction>,
+    /// Index elements of the staged records, written once at commit.
+    by_time: Elements,
+    by_id: Elements,
+    by_entity: Elements,
+    attrs: Elements,
+    skipped: u64,
+    staged: bool,
+    committed: bool,
+}
+
+impl Store {
+    /// Starts a batch: takes the write lock, and checks `expect_head`.
+    pub fn writer(
+        &self,
+        policy: IdPolicy,
+        expect_head: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<Writer<'_>> {
+        let lock = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let head = self.head()?;
+        if let Some(expected) = expect_head
+            && expected != head.seq
+        {
+            return Err(Error::HeadMismatch {
+                expected,
+                actual: head.seq,
+            });
+        }
+        Ok(Writer {
+            store: self,
+            _lock: lock,
+            policy,
+            head,
+            now,
+            check: BatchCheck::new(),
+            next_seq: head.seq + 1,
+            prev_hash: head.hash,
+            chain: head.hash,
+            last_time: head.recorded_at,
+            restore: None,
+            corrections: Vec::new(),
+            by_time: Elements::default(),
+            by_id: Elements::default(),
+            by_entity: Elements::default(),
+            attrs: Elements::default(),
+            skipped: 0,
+            staged: false,
+            committed: false,
+        })
+    }
+}
+
+fn input(located: &Located, invalid: Invalid) -> Error {
+    Error::Input {
+        origin: located.origin.to_string(),
+        message: invalid.to_string(),
+    }
+}
+
+impl Writer<'_> {
+    /// Checks the next events of the batch and stages the new ones.
+    pub fn push(&mut self, chunk: &[Located]) -> Result<()> {
+        let store = self.store;
+        let head = self.head.seq;
+        let committed = store.snapshot_at(head)?;
+        let mut new: Vec<(&Located, DateTime<Utc>)> = Vec::new();
+        for located in chunk {
+            let event = &located.event;
+            let mut kind_error = None;
+            self.check
+                .check(located, |entity, attr| {
+                    if head == 0 {
+                        return None;
+                    }
+                    store
+                        .attr_kind_below(entity, attr, head)
+                        .unwrap_or_else(|e| {
+                            kind_error.get_or_insert(e);
+                            None
+                        })
+                })
+                .map_err(|invalid| input(located, invalid))?;
+            if let Some(e) = kind_error {
+                return Err(e);
+            }
+            let stored = if head > 0 {
+                committed.find(&event.id)?
+            } else {
+                None
+            };
+            if let Some(stored) = stored {
+                match self.policy {
+                    IdPolicy::SkipUnchanged if stored.event == *event => {
+                        self.skipped += 1;
+                        continue;
+                    }
+                    IdPolicy::SkipUnchanged => {
+                        return Err(Error::ChangedEvent {
+                            id: event.id.clone(),
+                            seq: stored.seq,
+                        });
+                    }
+                    IdPolicy::RequireNew => {
+                        return Err(Error::DuplicateId {
+                            id: event.id.clone(),
+                            seq: stored.seq,
+                        });
+                    }
+                }
+            }
+            let seq = self.next_seq;
+            let time = self.time_for(located)?;
+            if !event.corrects.is_empty() {
+                self.corrections.push(Correction {
+                    seq,
+                    id: event.id.clone(),
+                    targets: event.corrects.clone(),
+                    origin: located.origin.to_string(),
+                });
+            }
+            self.last_time = time;
+            self.next_seq += 1;
+            new.push((located, time));
+        }
+        self.stage(&new)
+    }
+
+    /// The time a new event is recorded at. A batch whose first new event
+    /// is an exported record that continues this store's chain exactly
+    /// (next seq, the head's hash as its previous hash, a time neither
+    /// before the head's nor in the future) restores exported records with
+    /// their original times; then every new event must continue it.
+    /// Otherwise events are stamped now.
+    fn time_for(&mut self, located: &Located) -> Result<DateTime<Utc>> {
+        let seq = self.next_seq;
+        let continues = |r: &crate::event::Recorded| {
+            r.seq == seq && r.prev_hash == self.chain && r.at >= self.last_time && r.at <= self.now
+        };
+        let restore = *self
+            .restore
+            .get_or_insert_with(|| located.recorded.as_ref().is_some_and(continues));
+        if !restore {
+            return Ok(self.now.max(self.head.recorded_at));
+        }
+        match &located.recorded {
+            Some(r) if continues(r) => {
+                self.chain = r.hash;
+                Ok(r.at)
+            }
+            _ => Err(input(
+                located,
+                Invalid::new(
+                    "seq",
+                    format!(
+                        "this batch restores exported records, but this one does not continue them as record {seq} (same chain, times in order, none in the future)"
+                    ),
+                ),
+            )),
+        }
+    }
+
+    /// Writes records and index elements for `new` above the head.
+    fn stage(&mut self, new: &[(&Located, DateTime<Utc>)]) -> Result<()> {
+        if new.is_empty() {
+            return Ok(());
+        }
+        let store = self.store;
+        let sled_err = |e| store.storage(e);
+        if !self.staged {
+            store
+                .meta
+                .insert(META_PENDING, &self.head.seq.to_be_bytes())
+                .map_err(sled_err)?;
+            self.staged = true;
+        }
+        let first = self.next_seq - new.len() as u64;
+        let mut records = Vec::with_capacity(new.len());
+        for (i, (located, time)) in new.iter().enumerate() {
+            let seq = first + i as u64;
+            let event = &located.event;
+            let (bytes, hash) = record::encode(seq, *time, self.prev_hash, event);
+            debug_assert!(
+                self.restore != Some(true) || located.recorded.is_some_and(|r| r.hash == hash)
+            );
+            if bytes.len() > record::MAX_EVENT_BYTES {
+                return Err(Error::Input {
+                    origin: located.origin.to_string(),
+                    message: format!(
+                        "the event is {} bytes encoded; at most {} are allowed",
+                        bytes.len(),
+                        record::MAX_EVENT_BYTES
+                    ),
+                });
+            }
+            self.prev_hash = hash;
+            records.push(bytes);
+            let start = event.at.start();
+            self.by_time.push(&keys::time(start, seq));
+            self.by_id.push(&keys::id(&event.id, seq));
+            for entity in event.entities() {
+                self.by_entity.push(&keys::entity(entity, start, seq));
+            }
+            for change in &event.changes {
+                let key = keys::attr(&change.entity, &change.attr);
+                if self.check.first_use(&key) {
+                    let kind = encode_kind(change.op.attr_kind());
+                    self.attrs
+                        .push(&keys::attr_element(&change.entity, &change.attr, kind, seq));
+                }
+            }
+        }
+        store
+            .log
+            .append(first, &records)
+            .map_err(|e| store.log_error(e))?;
+        Ok(())
+    }
+
+    /// Writes the index elements of every staged record.
+    fn write_indexes(&mut self) -> Result<()> {
+        let store = self.store;
+        for (name, set, elements) in [
+            ("by_time", &store.by_time, std::mem::take(&mut self.by_time)),
+            ("by_id", &store.by_id, std::mem::take(&mut self.by_id)),
+            (
+                "by_entity",
+                &store.by_entity,
+                std::mem::take(&mut self.by_entity),
+            ),
+            ("attrs", &store.attrs, std::mem::take(&mut self.attrs)),
+        ] {
+            if !elements.is_empty() {
+                set.insert_sorted(&elements.sorted())
+                    .map_err(|e| store.page_error(name, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The seq of the event `id` stored or staged in this batch.
+    fn seq_of(&self, id: &str) -> Result<Option<u64>> {
+        let store = self.store;
+        let prefix = keys::id_prefix(id);
+        let end = keys::prefix_end(&prefix);
+        match store.by_id.range(&prefix, Some(&end)).next() {
+            Some(element) => {
+                let element = element.map_err(|e| store.page_error("by_id", e))?;
+                Ok(keys::seq_of(&element))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Checks the corrections (their targets exist, they do not go in a
+    /// circle) and writes their entries.
+    fn write_corrections(&self) -> Result<()> {
+        let store = self.store;
+        let invalid = |c: &Correction, field: String, message: String| Error::Input {
+            origin: c.origin.clone(),
+            message: Invalid::new(field, message).to_string(),
+        };
+        let mut targets: HashMap<u64, Vec<(u64, &str)>> = HashMap::new();
+        let mut pairs = sled::Batch::default();
+        for c in &self.corrections {
+            let entry = targets.entry(c.seq).or_default();
+            for (i, id) in c.targets.iter().enumerate() {
+                let Some(target) = self.seq_of(id)? else {
+                    return Err(invalid(
+                        c,
+                        format!("corrects[{i}]"),
+                        format!(
+                            "there is no event \"{id}\" in the store or in this batch to correct"
+                        ),
+                    ));
+                };
+                entry.push((target, id));
+                pairs.insert(&keys::pair(target, c.seq), &[]);
+            }
+        }
+        // Stored events only correct stored events, so a circle lies within
+        // the batch: a depth-first search over the batch's corrections.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            OnPath,
+            Done,
+        }
+        let mut marks: HashMap<u64, Mark> = HashMap::new();
+        let id_of: HashMap<u64, &Correction> =
+            self.corrections.iter().map(|c| (c.seq, c)).collect();
+        for c in &self.corrections {
+            if marks.contains_key(&c.seq) {
+                continue;
+            }
+            marks.insert(c.seq, Mark::OnPath);
+            let mut path: Vec<(u64, usize)> = vec![(c.seq, 0)];
+            while let Some(&(node, next)) = path.last() {
+                let edges = targets.get(&node).map_or(&[][..], Vec::as_slice);
+                if next == edges.len() {
+                    marks.insert(node, Mark::Done);
+                    path.pop();
+                    continue;
+                }
+                path.last_mut().expect("not empty").1 += 1;
+                let (target, _) = edges[next];
+                match marks.get(&target) {
+                    None if targets.contains_key(&target) => {
+                        marks.insert(target, Mark::OnPath);
+                        path.push((target, 0));
+                    }
+                    Some(Mark::OnPath) => {
+                        let from = path
+                            .iter()
+                            .position(|(n, _)| *n == target)
+                            .expect("on the path");
+                        let mut circle: Vec<&str> = path[from..]
+                            .iter()
+                            .map(|(n, _)| id_of[n].id.as_str())
+                            .collect();
+                        circle.push(&id_of[&target].id);
+                        return Err(invalid(
+                            id_of[&target],
+                            "corrects".into(),
+                            format!("the corrections go in a circle: {}", circle.join(" → ")),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        store
+            .corrected
+            .apply_batch(pairs)
+            .map_err(|e| store.storage(e))
+    }
+
+    /// Finishes the batch: checks its corrections, publishes the new head
+    /// in one atomic write, flushes, writes the witness. Only then is the
+    /// batch acknowledged.
+    pub fn commit(mut self) -> Result<Receipt> {
+        let store = self.store;
+        let appended = self.next_seq - 1 - self.head.seq;
+        let mut receipt = Receipt {
+            appended,
+            first: (appended > 0).then_some(self.head.seq + 1),
+            skipped: self.skipped,
+            head: self.head.seq,
+            restored: appended > 0 && self.restore == Some(true),
+            warning: None,
+        };
+        if appended == 0 {
+            self.committed = true;
+            return Ok(receipt);
+        }
+        self.write_indexes()?;
+        self.write_corrections()?;
+        let head = Head {
+            seq: self.next_seq - 1,
+            hash: self.prev_hash,
+            recorded_at: self.last_time,
+        };
+        let mut publish = sled::Batch::default();
+        publish.insert(META_HEAD, head.encode().to_vec());
+        publish.remove(META_PENDING);
+        store
+            .meta
+            .apply_batch(publish)
+            .map_err(|e| store.storage(e))?;
+        self.committed = true;
+        store.flush()?;
+        receipt.head = head.seq;
+        // The batch is durable now. A witness that cannot be written is
+        // behind the head, which the next open repairs; the batch stands.
+        if let Err(e) = witness::write(&store.path, &head) {
+            receipt.warning = Some(format!(
+                "the batch is stored, but the head witness could not be updated ({e}); the next command will update it"
+            ));
+        }
+        Ok(receipt)
+    }
+}
+
+impl Drop for Writer<'_> {
+    /// A batch that was not committed takes back what it staged. If this
+    /// fails too, the pending marker makes the next open do it.
+    fn drop(&mut self) {
+        if self.staged && !self.committed {
+            let _ = self.store.remove_above(self.head.seq);
+            let _ = self.store.meta.remove(META_PENDING);
+            let _ = self.store.flush();
+        }
+    }
+}
