@@ -254,7 +254,7 @@ fn read_file(path: &Path, format: Option<InputFormat>) -> Result<Vec<Located>, E
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(read_event_bytes(&bytes, format, &name(path))?)
+    read_event_bytes(&bytes, format, &name(path))
 }
 
 /// Adds `path` (a file) or the event files below it (a folder, searched
