@@ -213,6 +213,13 @@ impl State {
         self.slots.get(&(entity.to_string(), attr.to_string()))
     }
 
+    /// A state from its attributes.
+    pub fn from_slots(slots: impl IntoIterator<Item = ((String, String), Slot)>) -> State {
+        State {
+            slots: slots.into_iter().collect(),
+        }
+    }
+
     /// Every attribute that holds anything, sorted by (entity, attribute).
     pub fn slots(&self) -> impl Iterator<Item = (&str, &str, &Slot)> {
         self.slots
@@ -259,14 +266,25 @@ impl State {
     }
 }
 
-/// A pending `until` expiry: at `end`, the fact (entity, attr, member)
-/// goes, unless it was changed since.
+/// A pending `until` expiry: at `end` (seconds since the epoch), the fact
+/// (entity, attr, member; no member for a single value) goes, unless it was
+/// changed since.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Expiry {
-    end: i64,
-    entity: String,
-    attr: String,
-    member: Option<Value>,
+pub struct Expiry {
+    pub end: i64,
+    pub entity: String,
+    pub attr: String,
+    pub member: Option<Value>,
+}
+
+/// Where a replay stands between two events, to continue from later: the
+/// state, and the `until` expiries still to come. A checkpoint is one of
+/// these, taken where every event so far is certain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    pub state: State,
+    /// Sorted.
+    pub expiries: Vec<Expiry>,
 }
 
 /// What [`Replay::feed`] did with an event.
@@ -302,6 +320,27 @@ impl Replay {
             query,
             expiries: BinaryHeap::new(),
             expired: None,
+        }
+    }
+
+    /// Continues a replay suspended by [`Replay::suspend`], for `query`. Only
+    /// sound when every event the suspended replay saw is certain at
+    /// `query` (a checkpoint's dates all end before the question's end).
+    pub fn resume(query: AsOf, from: Resume) -> Replay {
+        Replay {
+            state: from.state,
+            expiries: from.expiries.into_iter().map(Reverse).collect(),
+            ..Replay::new(query)
+        }
+    }
+
+    /// Where this replay stands now.
+    pub fn suspend(&self) -> Resume {
+        let mut expiries: Vec<Expiry> = self.expiries.iter().map(|Reverse(e)| e.clone()).collect();
+        expiries.sort();
+        Resume {
+            state: self.state.clone(),
+            expiries,
         }
     }
 
@@ -656,6 +695,50 @@ mod tests {
             rows(&at(&events, "2022")),
             [("x.s".into(), "@b".into(), "f".into(), false)]
         );
+    }
+
+    #[test]
+    fn a_suspended_replay_resumes_to_the_same_state() {
+        let events = vec![
+            event(
+                "a",
+                "2019",
+                vec![
+                    (
+                        "x.v",
+                        Op::Set {
+                            value: Value::Int(1),
+                            until: Some(w("2021")),
+                        },
+                    ),
+                    ("x.s", add(r("p"))),
+                ],
+            ),
+            event(
+                "b",
+                "2020-03",
+                vec![(
+                    "x.s",
+                    Op::Add {
+                        value: r("q"),
+                        until: Some(w("2020-06")),
+                    },
+                )],
+            ),
+            event("c", "2022", vec![("x.s", Op::Remove { value: r("p") })]),
+        ];
+        let far = AsOf::new(w("9999"));
+        let mut first = Replay::new(far);
+        first.feed(&events[0]);
+        first.feed(&events[1]);
+        let resume = first.suspend();
+        assert_eq!(resume.expiries.len(), 2);
+        for date in ["2020-04", "2020-07", "2021", "2022", "2030"] {
+            let query = AsOf::new(w(date));
+            let mut resumed = Replay::resume(query, resume.clone());
+            resumed.feed(&events[2]);
+            assert_eq!(resumed.finish(), replay(&events, query), "at {date}");
+        }
     }
 
     #[test]

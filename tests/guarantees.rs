@@ -306,3 +306,32 @@ fn an_unfinished_sled_snapshot_does_not_make_the_store_unreadable() {
             .exists()
     );
 }
+
+#[test]
+fn reindex_rebuilds_a_damaged_index_and_says_so() {
+    let env = Env::new();
+    let generated = env.ok(&[
+        "generate",
+        "--events",
+        "3000",
+        "--entities",
+        "50",
+        "--seed",
+        "5",
+    ]);
+    env.ok(&["import", &env.write("g.jsonl", &generated)]);
+    let before = env.ok(&["state", "--at", "2015", "--format", "json"]);
+    damage(&env, |s| tamper::remove_index_entry(s, "by_time", 10));
+    env.fails(&["verify"], 1);
+    let out = env.ok(&["reindex"]);
+    assert!(out.starts_with("reindexed 3000 records: "), "{out}");
+    assert!(
+        out.contains("verified: the rebuilt store is sound"),
+        "{out}"
+    );
+    env.ok(&["verify"]);
+    assert_eq!(
+        env.ok(&["state", "--at", "2015", "--format", "json"]),
+        before
+    );
+}

@@ -64,6 +64,8 @@ fn change() -> impl Strategy<Value = (usize, usize, bool, Value, Option<When>)> 
 
 #[derive(Debug, Clone)]
 struct Case {
+    /// Events between two checkpoints (0: none).
+    checkpoint_every: u64,
     /// Events in append order.
     events: Vec<Event>,
     /// Where each batch ends (exclusive), increasing, last = events.len().
@@ -186,6 +188,7 @@ fn case() -> impl Strategy<Value = Case> {
                 })
                 .collect();
             Case {
+                checkpoint_every: (n % 4) as u64,
                 events,
                 batch_ends,
                 queries,
@@ -515,6 +518,8 @@ fn batch_time(b: usize) -> DateTime<Utc> {
 fn check(case: &Case) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s"), OpenMode::CreateIfMissing).unwrap();
+    // Checkpoints every few events, so that queries start from them.
+    store.set_checkpoint_interval(case.checkpoint_every);
     let mut start = 0;
     // The seq of the last record of every batch.
     let mut batch_heads = Vec::new();

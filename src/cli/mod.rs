@@ -113,6 +113,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  chronik log --format json")]
     Log(query::LogArgs),
 
+    /// Drop and rebuild every index and checkpoint from the log, then verify.
+    #[command(after_help = "Example:\n  chronik reindex")]
+    Reindex(query::ReindexArgs),
+
     /// Write a synthetic timeline as JSON Lines (deterministic for a seed).
     #[command(
         after_help = "Example:\n  chronik generate --events 100000 --entities 10000 --years 20 --seed 7 > big.jsonl"
@@ -184,6 +188,7 @@ pub fn run(cli: Cli, matches: &ArgMatches, out: &mut dyn Write) -> anyhow::Resul
         Command::Stats(args) => query::stats(&store, args, out),
         Command::Verify(args) => query::verify(&store, args, out),
         Command::Generate(args) => generate::run(args, out),
+        Command::Reindex(args) => query::reindex(&store, args, out),
     }
 }
 

@@ -10,7 +10,8 @@
 //! | `by_entity` | paged set of (entity, 0, start, seq) |
 //! | `attrs` | paged set of (entity, 0, attr, 0, kind, seq that first used it) |
 //! | `corrected` | (corrected seq, correcting seq) → empty |
-//! | `meta` | `format_version`, `head`, `pending` |
+//! | `checkpoints` | position in replay order → replayed state (see [`checkpoint`]) |
+//! | `meta` | `format_version`, `head`, `pending`, `reindexing` |
 //!
 //! A batch lands all or nothing by the commit-marker design (see
 //! [`write`]): `pending` is written first, then records and index entries,
@@ -21,10 +22,12 @@
 //! that a store whose files lost records is refused instead of answering
 //! as if they never existed.
 
+mod checkpoint;
 mod keys;
 mod log;
 mod pages;
 pub mod record;
+mod reindex;
 mod snapshot;
 mod verify;
 mod witness;
@@ -43,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::event::{AttrKind, Located};
 use crate::when::When;
 pub use record::{Hash, Record};
+pub use reindex::Reindexed;
 pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
 pub use write::Writer;
@@ -54,7 +58,8 @@ pub const FORMAT_VERSION: u32 = 1;
 const CACHE_BYTES: u64 = 64 << 20;
 
 /// The sled trees of a store.
-const TREES: [&[u8]; 7] = [
+const TREES: [&[u8]; 8] = [
+    b"checkpoints",
     b"log",
     b"by_time",
     b"by_id",
@@ -67,6 +72,7 @@ const TREES: [&[u8]; 7] = [
 const META_FORMAT: &[u8] = b"format_version";
 const META_HEAD: &[u8] = b"head";
 const META_PENDING: &[u8] = b"pending";
+const META_REINDEXING: &[u8] = b"reindexing";
 
 /// The newest record: what the log holds up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,8 +190,11 @@ pub struct Store {
     by_entity: pages::PagedSet,
     attrs: pages::PagedSet,
     corrected: sled::Tree,
+    checkpoints: sled::Tree,
     meta: sled::Tree,
     writer: Mutex<()>,
+    /// Events between two checkpoints (0: none are built).
+    checkpoint_every: AtomicU64,
     /// How many records have been read from the log (a diagnostic).
     reads: AtomicU64,
     /// chronik's own lock on the store, held while sled is open (declared
@@ -236,7 +245,9 @@ impl Store {
             by_entity: pages::PagedSet::new(tree("by_entity")?),
             attrs: pages::PagedSet::new(tree("attrs")?),
             corrected: tree("corrected")?,
+            checkpoints: tree("checkpoints")?,
             meta: tree("meta")?,
+            checkpoint_every: AtomicU64::new(checkpoint::DEFAULT_EVERY),
             path: path.to_path_buf(),
             db,
             writer: Mutex::new(()),
@@ -252,6 +263,15 @@ impl Store {
             store.initialise()?;
         }
         store.recover()?;
+        // A reindex that did not finish is finished now.
+        if store
+            .meta
+            .get(META_REINDEXING)
+            .map_err(|e| store.storage(e))?
+            .is_some()
+        {
+            store.rebuild()?;
+        }
         if behind {
             witness::write(&store.path, &store.head()?)?;
         }

@@ -185,6 +185,11 @@ impl PagedSet {
         PagedSet { tree }
     }
 
+    /// The sled tree the pages live in.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
     /// The page `element` belongs in: the one with the greatest first
     /// element at or below it, else the first page.
     fn page_for(&self, element: &[u8]) -> sled::Result<Option<(IVec, IVec)>> {

@@ -70,7 +70,7 @@ struct BodyV1<S> {
 }
 
 #[derive(Serialize, Deserialize)]
-struct WhenV1 {
+pub(super) struct WhenV1 {
     start: i64,
     precision: u8,
 }
@@ -119,7 +119,7 @@ enum OpV1<S> {
 }
 
 #[derive(Serialize, Deserialize)]
-enum ValueV1<S> {
+pub(super) enum ValueV1<S> {
     Text(S),
     Int(i64),
     Float(f64),

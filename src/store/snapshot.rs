@@ -154,7 +154,7 @@ impl Snapshot<'_> {
         before: Option<i64>,
     ) -> Result<impl Iterator<Item = Result<Record>> + '_> {
         Ok(self
-            .positions(before)
+            .positions_after(None, before)
             .filter_map(move |position| match position {
                 Ok((start, seq)) if !self.is_corrected(seq) => Some(self.read_indexed(seq, start)),
                 Ok(_) => None,
@@ -163,13 +163,20 @@ impl Snapshot<'_> {
     }
 
     /// The (start, seq) of every record the snapshot sees, in replay order,
-    /// starting before `before` (or all); corrected ones included.
-    fn positions(&self, before: Option<i64>) -> impl Iterator<Item = Result<(i64, u64)>> + '_ {
+    /// after the position `after` (a `by_time` element; from the start if
+    /// none) and starting before `before` (or all); corrected ones included.
+    pub(super) fn positions_after(
+        &self,
+        after: Option<&[u8]>,
+        before: Option<i64>,
+    ) -> impl Iterator<Item = Result<(i64, u64)>> + '_ {
         let store = self.store;
         let to = before.map(|t| keys::time(t, 0));
+        // The first element after `after` is `after` with a 0 appended.
+        let from = after.map(|a| [a, &[0][..]].concat()).unwrap_or_default();
         store
             .by_time
-            .range(&[], to.as_ref().map(|t| &t[..]))
+            .range(&from, to.as_ref().map(|t| &t[..]))
             .filter_map(move |element| {
                 let element = match element {
                     Ok(element) => element,
@@ -182,6 +189,11 @@ impl Snapshot<'_> {
                     ))),
                 }
             })
+    }
+
+    /// The seqs of the events (known to the snapshot) that correct `seq`.
+    pub(super) fn correctors(&self, seq: u64) -> impl Iterator<Item = u64> + '_ {
+        self.corrected.get(&seq).into_iter().flatten().copied()
     }
 
     /// The latest record in replay order, corrected ones included.
@@ -207,7 +219,7 @@ impl Snapshot<'_> {
     }
 
     /// Reads a record an index points to and checks that they agree.
-    fn read_indexed(&self, seq: u64, start: i64) -> Result<Record> {
+    pub(super) fn read_indexed(&self, seq: u64, start: i64) -> Result<Record> {
         let record = self.store.read(seq)?;
         if record.event.at.start() != start {
             return Err(Error::Corrupt(format!(
@@ -269,26 +281,32 @@ impl Snapshot<'_> {
     /// The state at `query`: every fact, or only those about `entities`
     /// (read through the entity index) when it is not empty.
     pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
-        let mut replay = Replay::new(query);
-        let mut feed = |event: &Event| replay.feed(event) != Fed::Past;
-        if entities.is_empty() {
-            for record in self.replay_order(Some(query.end()))? {
-                if !feed(&record?.event) {
-                    break;
-                }
-            }
-        } else {
-            for record in self.entity_records(entities, Some(query.end()))? {
-                if !feed(&record.event) {
-                    break;
-                }
-            }
-        }
-        let mut state = replay.finish();
         if !entities.is_empty() {
+            let mut replay = Replay::new(query);
+            for record in self.entity_records(entities, Some(query.end()))? {
+                if replay.feed(&record.event) == Fed::Past {
+                    break;
+                }
+            }
+            let mut state = replay.finish();
             state.retain_entities(entities);
+            return Ok(state);
         }
-        Ok(state)
+        // The whole state: from the nearest checkpoint that may serve.
+        let (mut replay, after) = match self.store.checkpoint_for(query, self.head)? {
+            Some((position, resume)) => (Replay::resume(query, resume), Some(position)),
+            None => (Replay::new(query), None),
+        };
+        for position in self.positions_after(after.as_deref(), Some(query.end())) {
+            let (start, seq) = position?;
+            if self.is_corrected(seq) {
+                continue;
+            }
+            if replay.feed(&self.read_indexed(seq, start)?.event) == Fed::Past {
+                break;
+            }
+        }
+        Ok(replay.finish())
     }
 
     /// What changed between the state at `from` and the state at `to`
@@ -350,7 +368,7 @@ impl Snapshot<'_> {
     ) -> Result<Vec<TimelineEntry>> {
         let before = filter.to.map(crate::when::When::end);
         let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
-            self.positions(before).collect::<Result<_>>()?
+            self.positions_after(None, before).collect::<Result<_>>()?
         } else {
             self.entity_positions(&filter.entities, before)?
                 .into_iter()

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::event::{Op, Origin, Value};
-use crate::state::AsOf;
+use crate::state::{AsOf, State};
 use crate::store::tamper;
 use crate::testing::{self, rows as facts, w};
 
@@ -659,4 +659,92 @@ fn verify_catches_missing_and_stray_index_entries() {
     let p = problem(&store);
     assert_eq!((p.seq, p.tree), (Some(1), "log"));
     assert!(p.what.contains("the log ends before the head (3)"), "{p}");
+}
+
+/// A store with checkpoints every two events, over several batches.
+fn checkpointed() -> (tempfile::TempDir, Store) {
+    let (dir, store) = rich();
+    store.set_checkpoint_interval(2);
+    let batch: Vec<Located> = (0..7)
+        .map(|i| {
+            event(
+                &format!("k{i}"),
+                &format!("202{}", i % 4),
+                &[("x.v", set(i)), ("z.s", add("q"))],
+            )
+        })
+        .collect();
+    append(&store, &batch);
+    (dir, store)
+}
+
+#[test]
+fn checkpoints_are_built_and_verified() {
+    let (_dir, store) = checkpointed();
+    assert_eq!(store.checkpoints.len(), 5);
+    let verified = store.verify().unwrap().unwrap();
+    assert_eq!(verified.checkpoints, 5);
+    // A checkpoint that differs from a fresh replay is found.
+    let (key, bytes) = store.checkpoints.iter().nth(2).unwrap().unwrap();
+    let mut resume = checkpoint::decode(&bytes).unwrap();
+    resume.state = State::new();
+    let header = checkpoint::header(&bytes).unwrap();
+    store
+        .checkpoints
+        .insert(key, checkpoint::encode(header, &resume))
+        .unwrap();
+    let p = problem(&store);
+    assert_eq!(p.tree, "checkpoints");
+    assert!(p.what.contains("differs from a fresh replay"), "{p}");
+}
+
+#[test]
+fn reindex_rebuilds_every_index_and_answers_the_same() {
+    let (_dir, store) = checkpointed();
+    let at = |store: &Store, date: &str| {
+        store
+            .latest()
+            .unwrap()
+            .state(AsOf::new(w(date)), &[])
+            .unwrap()
+    };
+    let before: Vec<State> = ["2019", "2020-06", "2022", "2030"]
+        .iter()
+        .map(|d| at(&store, d))
+        .collect();
+    tamper::remove_index_entry(&store, "by_entity", 2);
+    store.checkpoints.clear().unwrap();
+    assert!(store.verify().unwrap().is_err());
+    let done = store.reindex().unwrap();
+    assert_eq!((done.records, done.checkpoints), (10, 5));
+    store.verify().unwrap().unwrap();
+    let after: Vec<State> = ["2019", "2020-06", "2022", "2030"]
+        .iter()
+        .map(|d| at(&store, d))
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn a_reindex_cut_short_is_finished_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    {
+        let store = Store::open(&path, OpenMode::CreateIfMissing).unwrap();
+        append(
+            &store,
+            &[
+                event("a", "2019", &[("x.v", set(1))]),
+                event("b", "2020", &[("y.s", add("p"))]),
+            ],
+        );
+        // As a crash would leave it: the mark set, an index half gone.
+        store.meta.insert(META_REINDEXING, &[1]).unwrap();
+        store.by_entity.tree().clear().unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(&path, OpenMode::Existing).unwrap();
+    assert!(store.meta.get(META_REINDEXING).unwrap().is_none());
+    store.verify().unwrap().unwrap();
+    assert_eq!(store.latest().unwrap().entities().unwrap(), ["x", "y"]);
 }

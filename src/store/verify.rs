@@ -21,6 +21,8 @@ pub struct Verified {
     pub head: Head,
     /// Index entries checked, in all indexes together.
     pub index_entries: u64,
+    /// Checkpoints found equal to a fresh replay.
+    pub checkpoints: u64,
 }
 
 /// The first thing found wrong.
@@ -130,10 +132,15 @@ impl<'s> Checker<'s> {
                 Err(p) => return Ok(Err(p)),
             }
         }
+        let checkpoints = match self.store.check_checkpoints()? {
+            Ok(n) => n,
+            Err((seq, what)) => return Ok(Err(problem(seq, "checkpoints", what))),
+        };
         Ok(Ok(Verified {
             records: head.seq,
             head,
             index_entries,
+            checkpoints,
         }))
     }
 

@@ -51,6 +51,9 @@ pub struct Writer<'s> {
     by_id: Elements,
     by_entity: Elements,
     attrs: Elements,
+    /// The earliest position in replay order this batch writes at: every
+    /// checkpoint from there on must go.
+    earliest: Option<[u8; 16]>,
     skipped: u64,
     staged: bool,
     committed: bool,
@@ -91,6 +94,7 @@ impl Store {
             by_id: Elements::default(),
             by_entity: Elements::default(),
             attrs: Elements::default(),
+            earliest: None,
             skipped: 0,
             staged: false,
             committed: false,
@@ -243,7 +247,9 @@ impl Writer<'_> {
             self.prev_hash = hash;
             records.push(bytes);
             let start = event.at.start();
-            self.by_time.push(&keys::time(start, seq));
+            let position = keys::time(start, seq);
+            self.by_time.push(&position);
+            self.lands_at(position);
             self.by_id.push(&keys::id(&event.id, seq));
             for entity in event.entities() {
                 self.by_entity.push(&keys::entity(entity, start, seq));
@@ -285,6 +291,13 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Notes that the batch changes what replay finds at `position`.
+    fn lands_at(&mut self, position: [u8; 16]) {
+        if self.earliest.is_none_or(|earliest| position < earliest) {
+            self.earliest = Some(position);
+        }
+    }
+
     /// The seq of the event `id` stored or staged in this batch.
     fn seq_of(&self, id: &str) -> Result<Option<u64>> {
         let store = self.store;
@@ -301,7 +314,7 @@ impl Writer<'_> {
 
     /// Checks the corrections (their targets exist, they do not go in a
     /// circle) and writes their entries.
-    fn write_corrections(&self) -> Result<()> {
+    fn write_corrections(&mut self) -> Result<()> {
         let store = self.store;
         let invalid = |c: &Correction, field: String, message: String| Error::Input {
             origin: c.origin.clone(),
@@ -309,6 +322,8 @@ impl Writer<'_> {
         };
         let mut targets: HashMap<u64, Vec<(u64, &str)>> = HashMap::new();
         let mut pairs = sled::Batch::default();
+        // Where the corrected stored events sit in replay order.
+        let mut positions = Vec::new();
         for c in &self.corrections {
             let entry = targets.entry(c.seq).or_default();
             for (i, id) in c.targets.iter().enumerate() {
@@ -323,6 +338,10 @@ impl Writer<'_> {
                 };
                 entry.push((target, id));
                 pairs.insert(&keys::pair(target, c.seq), &[]);
+                if target <= self.head.seq {
+                    let start = store.read(target)?.event.at.start();
+                    positions.push(keys::time(start, target));
+                }
             }
         }
         // Stored events only correct stored events, so a circle lies within
@@ -378,7 +397,11 @@ impl Writer<'_> {
         store
             .corrected
             .apply_batch(pairs)
-            .map_err(|e| store.storage(e))
+            .map_err(|e| store.storage(e))?;
+        for position in positions {
+            self.lands_at(position);
+        }
+        Ok(())
     }
 
     /// Finishes the batch: checks its corrections, publishes the new head
@@ -401,6 +424,10 @@ impl Writer<'_> {
         }
         self.write_indexes()?;
         self.write_corrections()?;
+        // Checkpoints that no longer hold go before the batch is visible.
+        if let Some(earliest) = self.earliest {
+            store.invalidate_checkpoints(&earliest)?;
+        }
         let head = Head {
             seq: self.next_seq - 1,
             hash: self.prev_hash,
@@ -421,6 +448,13 @@ impl Writer<'_> {
         if let Err(e) = witness::write(&store.path, &head) {
             receipt.warning = Some(format!(
                 "the batch is stored, but the head witness could not be updated ({e}); the next command will update it"
+            ));
+        }
+        // Checkpoints are a cache: failing to build them only slows queries.
+        // (Still under the write lock: no other batch may move them meanwhile.)
+        if let Err(e) = store.extend_checkpoints().and_then(|_| store.flush()) {
+            receipt.warning.get_or_insert(format!(
+                "the batch is stored, but no new checkpoints could be built ({e}); queries replay more"
             ));
         }
         Ok(receipt)

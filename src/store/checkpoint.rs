@@ -1,0 +1,395 @@
+//! Checkpoints: the replayed state stored every so many events, so that
+//! "the state at D" replays only from the nearest checkpoint before D.
+//!
+//! A checkpoint sits at a position in replay order (the `by_time` element
+//! of the last event it includes) and holds a [`Resume`]: the state after
+//! every event up to there, all taken as certain, and the `until` expiries
+//! still to come. It may serve a question only if
+//!
+//! - every event up to it ends before the question's end (`max_end`), so
+//!   none of them would be uncertain or left out by `--strict`; and
+//! - every record it depends on is known to the snapshot (`requires`: the
+//!   highest seq among its events and among the events correcting them), so
+//!   `--known-at` an earlier seq never uses it.
+//!
+//! Both bounds only grow along replay order, so the checkpoints that may
+//! serve a question are those up to some position: the nearest one is found
+//! by walking back from the question's end. A write that lands at or before
+//! a checkpoint's position (a backdated event, a correction) removes it
+//! before the batch is published; new checkpoints are built after.
+//!
+//! Stored value: `[version 1][max_end i64 BE][requires u64 BE][count u64 BE]
+//! [body]`, `count` the number of records at or before its position, the
+//! body the bincode of `BodyV1`, strings (entities, attributes, event ids)
+//! interned once.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::record::{ValueV1, WhenV1};
+use super::{Snapshot, Store, keys};
+use crate::error::{Error, Result};
+use crate::event::Value;
+use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
+use crate::when::When;
+
+const VERSION: u8 = 1;
+const HEADER: usize = 25;
+const DECODE_LIMIT: usize = 1 << 30;
+
+/// Events between two checkpoints, unless the store says otherwise.
+pub const DEFAULT_EVERY: u64 = 20_000;
+
+/// What a query needs to know before it decodes a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub max_end: i64,
+    pub requires: u64,
+    /// Records (corrected ones too) at or before the checkpoint's position.
+    pub count: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BodyV1<S> {
+    strings: Vec<S>,
+    slots: Vec<SlotV1<S>>,
+    expiries: Vec<ExpiryV1<S>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SlotV1<S> {
+    entity: u32,
+    attr: u32,
+    many: bool,
+    facts: Vec<FactV1<S>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FactV1<S> {
+    value: ValueV1<S>,
+    event: u32,
+    since: WhenV1,
+    until: Option<WhenV1>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ExpiryV1<S> {
+    end: i64,
+    entity: u32,
+    attr: u32,
+    member: Option<ValueV1<S>>,
+}
+
+/// Interns strings for encoding.
+#[derive(Default)]
+struct Strings<'a> {
+    index: HashMap<&'a str, u32>,
+    list: Vec<&'a str>,
+}
+
+impl<'a> Strings<'a> {
+    fn of(&mut self, s: &'a str) -> u32 {
+        *self.index.entry(s).or_insert_with(|| {
+            self.list.push(s);
+            (self.list.len() - 1) as u32
+        })
+    }
+}
+
+/// Encodes a checkpoint.
+pub fn encode(header: Header, resume: &Resume) -> Vec<u8> {
+    let mut strings = Strings::default();
+    let slots: Vec<SlotV1<&str>> = resume
+        .state
+        .slots()
+        .map(|(entity, attr, slot)| SlotV1 {
+            entity: strings.of(entity),
+            attr: strings.of(attr),
+            many: matches!(slot, Slot::Many(_)),
+            facts: slot
+                .values()
+                .into_iter()
+                .map(|(value, p)| FactV1 {
+                    value: value.into(),
+                    event: strings.of(&p.event),
+                    since: p.since.into(),
+                    until: p.until.map(Into::into),
+                })
+                .collect(),
+        })
+        .collect();
+    let expiries: Vec<ExpiryV1<&str>> = resume
+        .expiries
+        .iter()
+        .map(|e| ExpiryV1 {
+            end: e.end,
+            entity: strings.of(&e.entity),
+            attr: strings.of(&e.attr),
+            member: e.member.as_ref().map(Into::into),
+        })
+        .collect();
+    let body = BodyV1 {
+        strings: strings.list,
+        slots,
+        expiries,
+    };
+    let mut bytes = Vec::with_capacity(1 << 16);
+    bytes.push(VERSION);
+    bytes.extend_from_slice(&header.max_end.to_be_bytes());
+    bytes.extend_from_slice(&header.requires.to_be_bytes());
+    bytes.extend_from_slice(&header.count.to_be_bytes());
+    bincode::serde::encode_into_std_write(&body, &mut bytes, bincode::config::standard())
+        .expect("writing to a Vec cannot fail");
+    bytes
+}
+
+/// Reads a checkpoint's header.
+pub fn header(bytes: &[u8]) -> Option<Header> {
+    if bytes.len() < HEADER || bytes[0] != VERSION {
+        return None;
+    }
+    Some(Header {
+        max_end: i64::from_be_bytes(bytes[1..9].try_into().ok()?),
+        requires: u64::from_be_bytes(bytes[9..17].try_into().ok()?),
+        count: u64::from_be_bytes(bytes[17..25].try_into().ok()?),
+    })
+}
+
+/// Decodes a checkpoint's state.
+pub fn decode(bytes: &[u8]) -> std::result::Result<Resume, String> {
+    header(bytes).ok_or("unknown checkpoint version")?;
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (body, _): (BodyV1<String>, usize) =
+        bincode::serde::decode_from_slice(&bytes[HEADER..], config)
+            .map_err(|e| format!("checkpoint does not decode: {e}"))?;
+    let strings = body.strings;
+    let string = |i: u32| {
+        strings
+            .get(i as usize)
+            .cloned()
+            .ok_or("a checkpoint names an unknown string")
+    };
+    let when = |w: WhenV1| When::try_from(w);
+    let mut slots = Vec::with_capacity(body.slots.len());
+    for slot in body.slots {
+        let mut facts = Vec::with_capacity(slot.facts.len());
+        for fact in slot.facts {
+            let value: Value = fact.value.try_into()?;
+            let provenance = Provenance {
+                event: string(fact.event)?,
+                since: when(fact.since)?,
+                uncertain: false,
+                until: fact.until.map(when).transpose()?,
+            };
+            facts.push((value, provenance));
+        }
+        let slot_value = if slot.many {
+            Slot::Many(facts.into_iter().collect())
+        } else {
+            let (value, provenance) = facts
+                .into_iter()
+                .next()
+                .ok_or("a checkpoint holds an empty attribute")?;
+            Slot::One(value, provenance)
+        };
+        slots.push(((string(slot.entity)?, string(slot.attr)?), slot_value));
+    }
+    let expiries = body
+        .expiries
+        .into_iter()
+        .map(|e| {
+            Ok(Expiry {
+                end: e.end,
+                entity: string(e.entity)?,
+                attr: string(e.attr)?,
+                member: e.member.map(Value::try_from).transpose()?,
+            })
+        })
+        .collect::<std::result::Result<_, String>>()?;
+    Ok(Resume {
+        state: State::from_slots(slots),
+        expiries,
+    })
+}
+
+/// The question a checkpoint is built for: every event certain.
+fn all_certain() -> AsOf {
+    AsOf::new(When::parse("9999").expect("a valid year"))
+}
+
+impl Store {
+    /// Sets how many events lie between two checkpoints (0: none are built).
+    pub fn set_checkpoint_interval(&self, every: u64) {
+        self.checkpoint_every
+            .store(every, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn checkpoint_interval(&self) -> u64 {
+        self.checkpoint_every
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Removes every checkpoint at or after `position` (a `by_time`
+    /// element): a write landed there.
+    pub(super) fn invalidate_checkpoints(&self, position: &[u8]) -> Result<()> {
+        for entry in self.checkpoints.range(position..) {
+            let (key, _) = entry.map_err(|e| self.storage(e))?;
+            self.checkpoints.remove(key).map_err(|e| self.storage(e))?;
+        }
+        Ok(())
+    }
+
+    /// The nearest checkpoint that may serve `query` in a snapshot at
+    /// `head`: its position and its state.
+    pub(super) fn checkpoint_for(
+        &self,
+        query: AsOf,
+        head: u64,
+    ) -> Result<Option<(Vec<u8>, Resume)>> {
+        let before = keys::time(query.end(), 0);
+        for entry in self.checkpoints.range(..&before[..]).rev() {
+            let (key, bytes) = entry.map_err(|e| self.storage(e))?;
+            let header = header(&bytes)
+                .ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?;
+            if header.max_end <= query.end() && header.requires <= head {
+                let resume =
+                    decode(&bytes).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))?;
+                return Ok(Some((key.to_vec(), resume)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Builds checkpoints for the events after the last one, every
+    /// `interval` events, if there are that many. Returns how many it built.
+    pub fn extend_checkpoints(&self) -> Result<u64> {
+        let every = self.checkpoint_interval();
+        if every == 0 {
+            return Ok(0);
+        }
+        let snapshot = self.latest()?;
+        let last = self.checkpoints.last().map_err(|e| self.storage(e))?;
+        let (mut builder, from) = match &last {
+            Some((key, bytes)) => (Builder::resume(bytes)?, Some(key.to_vec())),
+            None => (Builder::new(), None),
+        };
+        // Every record lies at exactly one position: those after the last
+        // checkpoint are the ones it does not count.
+        if snapshot.head() - builder.header.count < every {
+            return Ok(0);
+        }
+        let mut built = 0;
+        for position in snapshot.positions_after(from.as_deref(), None) {
+            let (start, seq) = position?;
+            builder.step(&snapshot, start, seq)?;
+            if builder.header.count % every == 0 {
+                self.checkpoints
+                    .insert(keys::time(start, seq), builder.encode())
+                    .map_err(|e| self.storage(e))?;
+                built += 1;
+            }
+        }
+        Ok(built)
+    }
+
+    /// Compares every checkpoint with a fresh replay at its position: the
+    /// number checked, or the first one that differs.
+    pub(super) fn check_checkpoints(
+        &self,
+    ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
+        let mut checkpoints = self.checkpoints.iter().peekable();
+        if checkpoints.peek().is_none() {
+            return Ok(Ok(0));
+        }
+        let snapshot = self.latest()?;
+        let mut builder = Builder::new();
+        let mut checked = 0;
+        for position in snapshot.positions_after(None, None) {
+            let (start, seq) = position?;
+            builder.step(&snapshot, start, seq)?;
+            let key = keys::time(start, seq);
+            while let Some(entry) = checkpoints.peek() {
+                let (at, bytes) = entry.as_ref().map_err(|e| self.storage(e.clone()))?;
+                if at[..] > key[..] {
+                    break;
+                }
+                if at[..] < key[..] {
+                    return Ok(Err((
+                        None,
+                        "a checkpoint sits where there is no event".into(),
+                    )));
+                }
+                if header(bytes) != Some(builder.header)
+                    || decode(bytes).ok() != Some(builder.replay.suspend())
+                {
+                    return Ok(Err((
+                        Some(seq),
+                        "the checkpoint differs from a fresh replay up to it".into(),
+                    )));
+                }
+                checked += 1;
+                checkpoints.next();
+            }
+        }
+        if checkpoints.next().is_some() {
+            return Ok(Err((None, "a checkpoint lies after the last event".into())));
+        }
+        Ok(Ok(checked))
+    }
+}
+
+/// Replays events into checkpoints, keeping their header.
+struct Builder {
+    replay: Replay,
+    header: Header,
+}
+
+impl Builder {
+    fn new() -> Builder {
+        Builder {
+            replay: Replay::new(all_certain()),
+            header: Header {
+                max_end: i64::MIN,
+                requires: 0,
+                count: 0,
+            },
+        }
+    }
+
+    /// Continues from a stored checkpoint.
+    fn resume(bytes: &[u8]) -> Result<Builder> {
+        let header =
+            header(bytes).ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?;
+        let resume = decode(bytes).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))?;
+        Ok(Builder {
+            replay: Replay::resume(all_certain(), resume),
+            header,
+        })
+    }
+
+    /// Takes the record at the next position in replay order.
+    fn step(&mut self, snapshot: &Snapshot<'_>, start: i64, seq: u64) -> Result<()> {
+        let header = &mut self.header;
+        header.requires = header.requires.max(seq);
+        header.count += 1;
+        if snapshot.is_corrected(seq) {
+            for by in snapshot.correctors(seq) {
+                header.requires = header.requires.max(by);
+            }
+            return Ok(());
+        }
+        let record = snapshot.read_indexed(seq, start)?;
+        header.max_end = header.max_end.max(record.event.at.end());
+        if self.replay.feed(&record.event) != Fed::Certain {
+            return Err(Error::Corrupt(format!(
+                "record {seq} is not certain at the end of time"
+            )));
+        }
+        Ok(())
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        encode(self.header, &self.replay.suspend())
+    }
+}
