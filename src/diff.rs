@@ -2,6 +2,8 @@
 //! fact and names the events behind every difference. Pure: the store
 //! gathers the states and the events in between.
 
+use std::collections::HashMap;
+
 use crate::event::{Event, Op, Value};
 use crate::state::{Provenance, Slot, State};
 
@@ -53,6 +55,16 @@ type Side<'a> = Option<(&'a Value, &'a Provenance)>;
 /// behind the new value, and, for a fact that ended with no such event, by
 /// the event whose `until` ended it.
 pub fn diff(before: &State, after: &State, between: &[&Event]) -> Vec<FactChange> {
+    // The events in between, by the attributes they change (in replay order).
+    let mut touching: HashMap<(&str, &str), Vec<&Event>> = HashMap::new();
+    for event in between {
+        for change in &event.changes {
+            let list = touching.entry((&change.entity, &change.attr)).or_default();
+            if list.last().is_none_or(|last| !std::ptr::eq(*last, *event)) {
+                list.push(event);
+            }
+        }
+    }
     let mut keys: Vec<(&str, &str)> = before.slots().map(|(e, a, _)| (e, a)).collect();
     keys.extend(after.slots().map(|(e, a, _)| (e, a)));
     keys.sort_unstable();
@@ -95,20 +107,22 @@ pub fn diff(before: &State, after: &State, between: &[&Event]) -> Vec<FactChange
                 (Some(_), Some(_)) => ChangeKind::Changed,
             };
             let member = (!single).then(|| new.or(old).map(|(v, _)| v)).flatten();
-            let mut events: Vec<String> = between
-                .iter()
+            let mut events: Vec<String> = touching
+                .get(&(entity, attr))
+                .into_iter()
+                .flatten()
                 .filter(|e| touches(e, entity, attr, member))
                 .map(|e| e.id.clone())
                 .collect();
             if let Some((_, p)) = new
-                && !events.contains(&p.event)
+                && !events.iter().any(|e| **e == *p.event)
             {
-                events.push(p.event.clone());
+                events.push(p.event.to_string());
             }
             if events.is_empty()
                 && let Some((_, p)) = old
             {
-                events.push(p.event.clone());
+                events.push(p.event.to_string());
             }
             changes.push(FactChange {
                 entity: entity.to_string(),

@@ -33,6 +33,11 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
     let mut rng = fastrand::Rng::with_seed(plan.seed);
     let span_days = i64::from(plan.years.max(1)) * 365;
     let first_day = When::parse("2000-01-01").expect("a valid date").start() / 86_400;
+    // The members each set holds, so that removals remove something and
+    // sets stay the size real ones are (a handful of members).
+    let mut members: std::collections::HashMap<(usize, usize), Vec<usize>> =
+        std::collections::HashMap::new();
+    let entities = plan.entities.max(1);
     (0..plan.events).map(move |i| {
         // Time moves forward with the sequence; 5% of events are backdated.
         let progress = (i as i64 * span_days) / plan.events.max(1) as i64;
@@ -42,27 +47,39 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
             (progress + rng.i64(0..3)).min(span_days - 1)
         };
         let at = date(&mut rng, first_day + day);
-        let entity = |rng: &mut fastrand::Rng| format!("e{}", rng.usize(0..plan.entities.max(1)));
-        let subject = entity(&mut rng);
+        let name = |n: usize| format!("e{n}");
+        let subject = rng.usize(0..entities);
         let changes = (0..rng.usize(1..=3))
             .map(|_| {
+                // Most changes concern the event's subject.
+                let target = if rng.u8(0..10) < 8 {
+                    subject
+                } else {
+                    rng.usize(0..entities)
+                };
                 let set_valued = rng.u8(0..10) < 4;
                 let (attr, op) = if set_valued {
-                    let attr = SETS[rng.usize(0..SETS.len())];
-                    let value = Value::Ref(entity(&mut rng));
-                    let op = match rng.u8(0..10) {
-                        0..=6 => Op::Add {
-                            value,
+                    let a = rng.usize(0..SETS.len());
+                    let held = members.entry((target, a)).or_default();
+                    let op = if held.len() >= 2 && (held.len() >= 6 || rng.u8(0..10) < 4) {
+                        let member = held.swap_remove(rng.usize(0..held.len()));
+                        Op::Remove {
+                            value: Value::Ref(name(member)),
+                        }
+                    } else {
+                        let member = rng.usize(0..entities);
+                        held.push(member);
+                        Op::Add {
+                            value: Value::Ref(name(member)),
                             until: until(&mut rng, at),
-                        },
-                        _ => Op::Remove { value },
+                        }
                     };
-                    (attr, op)
+                    (SETS[a], op)
                 } else {
                     let attr = SINGLE[rng.usize(0..SINGLE.len())];
                     let value = match attr {
                         "status" => Value::Text(STATUSES[rng.usize(0..STATUSES.len())].into()),
-                        "owner" => Value::Ref(entity(&mut rng)),
+                        "owner" => Value::Ref(name(rng.usize(0..entities))),
                         "rating" => Value::Int(rng.i64(1..=5)),
                         "region" => Value::Text(REGIONS[rng.usize(0..REGIONS.len())].into()),
                         _ => Value::Amount {
@@ -79,14 +96,8 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                     };
                     (attr, op)
                 };
-                // Most changes concern the event's subject.
-                let target = if rng.u8(0..10) < 8 {
-                    subject.clone()
-                } else {
-                    entity(&mut rng)
-                };
                 Change {
-                    entity: target,
+                    entity: name(target),
                     attr: attr.to_string(),
                     op,
                 }
@@ -101,7 +112,7 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
         Event {
             id: format!("ev{i}"),
             at,
-            title: format!("Event {i} about {subject}"),
+            title: format!("Event {i} about {}", name(subject)),
             summary: None,
             tags: if rng.u8(0..10) == 0 {
                 vec!["flagged".into()]

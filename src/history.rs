@@ -68,11 +68,11 @@ pub fn history<'a>(
                 .expect("an expired fact has an until");
             let seq = seqs
                 .iter()
-                .find(|(id, _)| *id == expired.provenance.event)
+                .find(|(id, _)| **id == *expired.provenance.event)
                 .map_or(0, |(_, seq)| *seq);
             rows.push(HistoryRow {
                 seq,
-                event: expired.provenance.event,
+                event: expired.provenance.event.to_string(),
                 at: When::from_parts(until.end(), until.precision())
                     .expect("expiries before the last year"),
                 attr: expired.attr,

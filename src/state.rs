@@ -9,6 +9,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::event::{Event, Op, Value};
 use crate::when::{Certainty, When};
@@ -51,8 +54,8 @@ impl AsOf {
 /// Why a fact holds: the latest event that set or added its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
-    /// The event's id.
-    pub event: String,
+    /// The event's id (shared by every fact the event gave).
+    pub event: Arc<str>,
     /// The event's date.
     pub since: When,
     /// An event coarser than the question set or removed the fact, so it
@@ -101,14 +104,39 @@ pub struct Expired {
 
 /// The facts that hold at some date: for every (entity, attribute), one
 /// value or a set of values, each with its provenance.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Kept in a hash map keyed by `entity NUL attribute` (replay looks up
+/// attributes far more often than it lists them); listing sorts the keys,
+/// and NUL sorts before every character, so the order is (entity, attribute).
+#[derive(Debug, Clone, Default)]
 pub struct State {
-    slots: BTreeMap<(String, String), Slot>,
+    slots: FxHashMap<Box<str>, Slot>,
+    /// A buffer for building keys without allocating.
+    key: String,
+}
+
+impl PartialEq for State {
+    fn eq(&self, other: &State) -> bool {
+        self.slots == other.slots
+    }
+}
+
+/// Splits a slot key into (entity, attribute).
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once('\0').expect("a slot key holds a NUL")
 }
 
 impl State {
     pub fn new() -> State {
         State::default()
+    }
+
+    /// Sets `self.key` to `entity NUL attr`.
+    fn key_of(&mut self, entity: &str, attr: &str) {
+        self.key.clear();
+        self.key.push_str(entity);
+        self.key.push('\0');
+        self.key.push_str(attr);
     }
 
     /// Applies `event`'s changes in the order written; every fact it sets or
@@ -119,39 +147,49 @@ impl State {
     /// holds for certain keeps the certain provenance, and unsetting or
     /// removing a fact keeps it, flagged uncertain, since it may still hold.
     pub fn apply(&mut self, event: &Event, uncertain: bool) {
+        // One shared id for every fact this event sets or adds.
+        let mut id: Option<Arc<str>> = None;
         for change in &event.changes {
-            let key = (change.entity.clone(), change.attr.clone());
-            let provenance = |until: Option<When>| Provenance {
-                event: event.id.clone(),
+            self.key_of(&change.entity, &change.attr);
+            let mut provenance = |until: Option<When>| Provenance {
+                event: id
+                    .get_or_insert_with(|| Arc::from(event.id.as_str()))
+                    .clone(),
                 since: event.at,
                 uncertain,
                 until,
             };
             // Whether an uncertain event meets a fact it cannot make less certain.
             let keeps = |held: &Provenance| uncertain && !held.uncertain;
+            let key = self.key.as_str();
             match &change.op {
                 Op::Set { value, until } => {
-                    if let Some(Slot::One(held, p)) = self.slots.get(&key)
+                    if let Some(Slot::One(held, p)) = self.slots.get(key)
                         && held == value
                         && keeps(p)
                     {
                         continue;
                     }
-                    self.slots
-                        .insert(key, Slot::One(value.clone(), provenance(*until)));
+                    let slot = Slot::One(value.clone(), provenance(*until));
+                    match self.slots.get_mut(key) {
+                        Some(existing) => *existing = slot,
+                        None => {
+                            self.slots.insert(key.into(), slot);
+                        }
+                    }
                 }
-                Op::Unset => match self.slots.get_mut(&key) {
+                Op::Unset => match self.slots.get_mut(key) {
                     Some(Slot::One(_, p)) if uncertain => p.uncertain = true,
                     Some(Slot::One(..)) => {
-                        self.slots.remove(&key);
+                        self.slots.remove(key);
                     }
                     _ => {}
                 },
                 Op::Add { value, until } => {
-                    let slot = self
-                        .slots
-                        .entry(key)
-                        .or_insert_with(|| Slot::Many(BTreeMap::new()));
+                    if !self.slots.contains_key(key) {
+                        self.slots.insert(key.into(), Slot::Many(BTreeMap::new()));
+                    }
+                    let slot = self.slots.get_mut(key).expect("just made sure");
                     if let Slot::One(..) = slot {
                         *slot = Slot::Many(BTreeMap::new());
                     }
@@ -163,7 +201,7 @@ impl State {
                     }
                 }
                 Op::Remove { value } => {
-                    if let Some(Slot::Many(members)) = self.slots.get_mut(&key) {
+                    if let Some(Slot::Many(members)) = self.slots.get_mut(key) {
                         match members.get_mut(value) {
                             Some(p) if uncertain => p.uncertain = true,
                             Some(_) => {
@@ -172,7 +210,7 @@ impl State {
                             None => {}
                         }
                         if members.is_empty() {
-                            self.slots.remove(&key);
+                            self.slots.remove(key);
                         }
                     }
                 }
@@ -190,17 +228,18 @@ impl State {
         value: Option<&Value>,
         end: i64,
     ) -> Option<(Value, Provenance)> {
-        let key = (entity.to_string(), attr.to_string());
+        self.key_of(entity, attr);
+        let key = self.key.as_str();
         let ends_here = |p: &Provenance| p.until.map(When::end) == Some(end);
-        match (self.slots.get_mut(&key), value) {
-            (Some(Slot::One(_, p)), None) if ends_here(p) => match self.slots.remove(&key) {
+        match (self.slots.get_mut(key), value) {
+            (Some(Slot::One(_, p)), None) if ends_here(p) => match self.slots.remove(key) {
                 Some(Slot::One(value, p)) => Some((value, p)),
                 _ => None,
             },
             (Some(Slot::Many(members)), Some(v)) if members.get(v).is_some_and(ends_here) => {
                 let removed = members.remove_entry(v);
                 if members.is_empty() {
-                    self.slots.remove(&key);
+                    self.slots.remove(key);
                 }
                 removed
             }
@@ -210,26 +249,34 @@ impl State {
 
     /// What (entity, attr) holds, if anything.
     pub fn get(&self, entity: &str, attr: &str) -> Option<&Slot> {
-        self.slots.get(&(entity.to_string(), attr.to_string()))
+        self.slots.get(format!("{entity}\0{attr}").as_str())
     }
 
     /// A state from its attributes.
     pub fn from_slots(slots: impl IntoIterator<Item = ((String, String), Slot)>) -> State {
         State {
-            slots: slots.into_iter().collect(),
+            slots: slots
+                .into_iter()
+                .map(|((entity, attr), slot)| (format!("{entity}\0{attr}").into(), slot))
+                .collect(),
+            key: String::new(),
         }
     }
 
     /// Every attribute that holds anything, sorted by (entity, attribute).
     pub fn slots(&self) -> impl Iterator<Item = (&str, &str, &Slot)> {
-        self.slots
-            .iter()
-            .map(|((entity, attr), slot)| (entity.as_str(), attr.as_str(), slot))
+        let mut slots: Vec<(&str, &Slot)> =
+            self.slots.iter().map(|(k, slot)| (&**k, slot)).collect();
+        slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        slots.into_iter().map(|(key, slot)| {
+            let (entity, attr) = split_key(key);
+            (entity, attr, slot)
+        })
     }
 
     /// Every fact, sorted by (entity, attribute, value).
     pub fn facts(&self) -> impl Iterator<Item = Fact<'_>> {
-        self.slots.iter().flat_map(|((entity, attr), slot)| {
+        self.slots().flat_map(|(entity, attr, slot)| {
             let fact = move |value, provenance| Fact {
                 entity,
                 attr,
@@ -262,7 +309,7 @@ impl State {
     /// Keeps only the facts about the given entities.
     pub fn retain_entities(&mut self, entities: &[String]) {
         self.slots
-            .retain(|(entity, _), _| entities.iter().any(|e| e == entity));
+            .retain(|key, _| entities.iter().any(|e| e == split_key(key).0));
     }
 }
 
@@ -332,6 +379,13 @@ impl Replay {
             expiries: from.expiries.into_iter().map(Reverse).collect(),
             ..Replay::new(query)
         }
+    }
+
+    /// The `until` expiries still to come, sorted.
+    pub fn pending_expiries(&self) -> Vec<&Expiry> {
+        let mut expiries: Vec<&Expiry> = self.expiries.iter().map(|Reverse(e)| e).collect();
+        expiries.sort();
+        expiries
     }
 
     /// Where this replay stands now.
@@ -556,7 +610,7 @@ mod tests {
         assert!(
             state
                 .facts()
-                .all(|f| f.provenance.event == "again" && f.provenance.since == w("2020"))
+                .all(|f| &*f.provenance.event == "again" && f.provenance.since == w("2020"))
         );
         assert_eq!(state.len(), 2);
     }

@@ -53,7 +53,7 @@ pub fn rows(state: &State) -> Vec<(String, String, String, bool)> {
             (
                 format!("{}.{}", f.entity, f.attr),
                 f.value.to_string(),
-                f.provenance.event.clone(),
+                f.provenance.event.to_string(),
                 f.provenance.uncertain,
             )
         })

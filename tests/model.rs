@@ -577,7 +577,7 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
                         f.entity.to_string(),
                         f.attr.to_string(),
                         f.value.clone(),
-                        p.event.clone(),
+                        p.event.to_string(),
                         p.since,
                         p.uncertain,
                     )

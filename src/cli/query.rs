@@ -145,7 +145,7 @@ fn state_json(state: &State, query: AsOf, snapshot: &Snapshot<'_>) -> Json {
                 "attr": f.attr,
                 "value": shapes::value(f.value),
                 "since": f.provenance.since.to_string(),
-                "event": f.provenance.event,
+                "event": &*f.provenance.event,
                 "uncertain": f.provenance.uncertain,
             })
         })
@@ -200,7 +200,7 @@ fn state_text(
             fact.attr.to_string(),
             fact.value.to_string(),
             since,
-            p.event.clone(),
+            p.event.to_string(),
         ];
         if with_until {
             row.push(p.until.map(|u| u.to_string()).unwrap_or_default());

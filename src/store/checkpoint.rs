@@ -98,10 +98,19 @@ impl<'a> Strings<'a> {
 }
 
 /// Encodes a checkpoint.
+#[cfg(test)]
 pub fn encode(header: Header, resume: &Resume) -> Vec<u8> {
+    encode_parts(header, &resume.state, resume.expiries.iter())
+}
+
+/// Encodes a checkpoint from a state and its pending expiries, in order.
+fn encode_parts<'a>(
+    header: Header,
+    state: &'a State,
+    expiries: impl Iterator<Item = &'a Expiry>,
+) -> Vec<u8> {
     let mut strings = Strings::default();
-    let slots: Vec<SlotV1<&str>> = resume
-        .state
+    let slots: Vec<SlotV1<&str>> = state
         .slots()
         .map(|(entity, attr, slot)| SlotV1 {
             entity: strings.of(entity),
@@ -119,9 +128,7 @@ pub fn encode(header: Header, resume: &Resume) -> Vec<u8> {
                 .collect(),
         })
         .collect();
-    let expiries: Vec<ExpiryV1<&str>> = resume
-        .expiries
-        .iter()
+    let expiries: Vec<ExpiryV1<&str>> = expiries
         .map(|e| ExpiryV1 {
             end: e.end,
             entity: strings.of(&e.entity),
@@ -170,6 +177,16 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Resume, String> {
             .cloned()
             .ok_or("a checkpoint names an unknown string")
     };
+    // Event ids are shared by every fact an event gave.
+    let ids: Vec<std::sync::Arc<str>> = strings
+        .iter()
+        .map(|s| std::sync::Arc::from(s.as_str()))
+        .collect();
+    let id = |i: u32| {
+        ids.get(i as usize)
+            .cloned()
+            .ok_or("a checkpoint names an unknown string")
+    };
     let when = |w: WhenV1| When::try_from(w);
     let mut slots = Vec::with_capacity(body.slots.len());
     for slot in body.slots {
@@ -177,7 +194,7 @@ pub fn decode(bytes: &[u8]) -> std::result::Result<Resume, String> {
         for fact in slot.facts {
             let value: Value = fact.value.try_into()?;
             let provenance = Provenance {
-                event: string(fact.event)?,
+                event: id(fact.event)?,
                 since: when(fact.since)?,
                 uncertain: false,
                 until: fact.until.map(when).transpose()?,
@@ -264,21 +281,39 @@ impl Store {
     /// Builds checkpoints for the events after the last one, every
     /// `interval` events, if there are that many. Returns how many it built.
     pub fn extend_checkpoints(&self) -> Result<u64> {
+        self.build_checkpoints(false)
+    }
+
+    /// Builds checkpoints after the last one; with `rebuild_all`, as soon as
+    /// an interval of events has gathered (a reindex).
+    pub(super) fn build_checkpoints(&self, rebuild_all: bool) -> Result<u64> {
         let every = self.checkpoint_interval();
         if every == 0 {
             return Ok(0);
         }
         let snapshot = self.latest()?;
         let last = self.checkpoints.last().map_err(|e| self.storage(e))?;
+        // Every record lies at exactly one position: those after the last
+        // checkpoint are the ones it does not count. A backdated append
+        // removes the checkpoints after it; rebuilding them only once twice
+        // an interval has gathered keeps such appends cheap, and queries
+        // replay at most two intervals.
+        let counted = match &last {
+            Some((_, bytes)) => {
+                header(bytes)
+                    .ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?
+                    .count
+            }
+            None => 0,
+        };
+        let since = snapshot.head() - counted;
+        if since < every || (last.is_some() && since < 2 * every && !rebuild_all) {
+            return Ok(0);
+        }
         let (mut builder, from) = match &last {
             Some((key, bytes)) => (Builder::resume(bytes)?, Some(key.to_vec())),
             None => (Builder::new(), None),
         };
-        // Every record lies at exactly one position: those after the last
-        // checkpoint are the ones it does not count.
-        if snapshot.head() - builder.header.count < every {
-            return Ok(0);
-        }
         let mut built = 0;
         for position in snapshot.positions_after(from.as_deref(), None) {
             let (start, seq) = position?;
@@ -379,9 +414,9 @@ impl Builder {
             }
             return Ok(());
         }
-        let record = snapshot.read_indexed(seq, start)?;
-        header.max_end = header.max_end.max(record.event.at.end());
-        if self.replay.feed(&record.event) != Fed::Certain {
+        let event = snapshot.event_for_replay(seq, start)?;
+        header.max_end = header.max_end.max(event.at.end());
+        if self.replay.feed(&event) != Fed::Certain {
             return Err(Error::Corrupt(format!(
                 "record {seq} is not certain at the end of time"
             )));
@@ -390,6 +425,10 @@ impl Builder {
     }
 
     fn encode(&self) -> Vec<u8> {
-        encode(self.header, &self.replay.suspend())
+        encode_parts(
+            self.header,
+            self.replay.state(),
+            self.replay.pending_expiries().into_iter(),
+        )
     }
 }

@@ -17,9 +17,11 @@ pub const RECORDS_PER_PAGE: u64 = 32;
 /// How many pages one sled batch writes.
 const PAGES_PER_BATCH: usize = 64;
 
-#[derive(Clone)]
 pub struct Log {
     tree: Tree,
+    /// The page read last, decoded: replay reads records of the same page
+    /// one after another.
+    last: std::sync::Mutex<Option<(u64, Page)>>,
 }
 
 /// A log error: the storage engine's, or a page that does not decode.
@@ -50,7 +52,10 @@ fn page_of(seq: u64) -> (u64, usize) {
 
 impl Log {
     pub fn new(tree: Tree) -> Log {
-        Log { tree }
+        Log {
+            tree,
+            last: std::sync::Mutex::new(None),
+        }
     }
 
     fn page(&self, page: u64) -> Result<Option<Page>, LogError> {
@@ -61,20 +66,30 @@ impl Log {
         Ok(Some((bytes, spans)))
     }
 
+    /// Forgets the cached page (every write does).
+    fn forget(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// The stored bytes of record `seq`, if there are any.
     pub fn get(&self, seq: u64) -> Result<Option<IVec>, LogError> {
         if seq == 0 {
             return Ok(None);
         }
         let (page, index) = page_of(seq);
-        Ok(self
-            .page(page)?
-            .and_then(|(bytes, spans)| spans.get(index).map(|&(at, len)| bytes.subslice(at, len))))
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.as_ref().is_none_or(|(cached, _)| *cached != page) {
+            *last = self.page(page)?.map(|read| (page, read));
+        }
+        Ok(last.as_ref().and_then(|(_, (bytes, spans))| {
+            spans.get(index).map(|&(at, len)| bytes.subslice(at, len))
+        }))
     }
 
     /// Appends `records`, which take the seqs from `first` on; `first` must
     /// follow the last record stored.
     pub fn append(&self, first: u64, records: &[Vec<u8>]) -> Result<(), LogError> {
+        self.forget();
         let mut batch = sled::Batch::default();
         let mut pages = 0;
         let mut seq = first;
@@ -106,11 +121,14 @@ impl Log {
             rest = &rest[room..];
         }
         self.tree.apply_batch(batch)?;
+        // A reader may have cached a page while it was being written.
+        self.forget();
         Ok(())
     }
 
     /// Removes every record above `head`.
     pub fn truncate_above(&self, head: u64) -> Result<(), LogError> {
+        self.forget();
         let keep_pages = head.div_ceil(RECORDS_PER_PAGE);
         for entry in self.tree.range(keep_pages.to_be_bytes()..) {
             let (key, _) = entry?;
@@ -175,6 +193,7 @@ impl Log {
 
     /// Replaces record `seq`'s bytes (test hooks only).
     pub fn replace(&self, seq: u64, record: &[u8]) -> Result<(), LogError> {
+        self.forget();
         let (page, index) = page_of(seq);
         let (bytes, spans) = self.page(page)?.ok_or(LogError::BadPage(page))?;
         let mut new = Vec::with_capacity(bytes.len());
@@ -194,6 +213,7 @@ impl Log {
 
     /// Removes record `seq` and every later one in its page (test hooks only).
     pub fn remove_page_of(&self, seq: u64) -> Result<(), LogError> {
+        self.forget();
         self.tree.remove(page_of(seq).0.to_be_bytes())?;
         Ok(())
     }

@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::event::{AttrKind, Located};
+use crate::event::{AttrKind, Event, Located};
 use crate::when::When;
 pub use record::{Hash, Record};
 pub use reindex::Reindexed;
@@ -217,6 +217,7 @@ impl Store {
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         check_location(path, mode)?;
         let lock = lock(path)?;
+        wait_for_closing_sled(path)?;
         remove_interrupted_snapshots(path)?;
         let db = sled::Config::new()
             .path(path)
@@ -455,14 +456,18 @@ impl Store {
         self.reads.load(Ordering::Relaxed)
     }
 
-    /// Reads the record at `seq`, which must exist.
-    fn read(&self, seq: u64) -> Result<Record> {
+    /// The stored bytes of record `seq`, which must exist.
+    fn stored(&self, seq: u64) -> Result<sled::IVec> {
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let bytes = self
-            .log
+        self.log
             .get(seq)
             .map_err(|e| self.log_error(e))?
-            .ok_or_else(|| Error::Corrupt(format!("record {seq} is missing from the log")))?;
+            .ok_or_else(|| Error::Corrupt(format!("record {seq} is missing from the log")))
+    }
+
+    /// Reads the record at `seq`, which must exist.
+    fn read(&self, seq: u64) -> Result<Record> {
+        let bytes = self.stored(seq)?;
         let prev_hash = match seq {
             1 => [0; 32],
             _ => self
@@ -483,6 +488,13 @@ impl Store {
             )));
         }
         Ok(record)
+    }
+
+    /// Reads what a replay needs of record `seq` (see
+    /// [`record::decode_for_replay`]), which must exist.
+    fn read_for_replay(&self, seq: u64) -> Result<Event> {
+        let bytes = self.stored(seq)?;
+        record::decode_for_replay(&bytes).map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))
     }
 
     /// A consistent view of the store as it is now.
@@ -599,6 +611,47 @@ fn lock(path: &Path) -> Result<std::fs::File> {
             path: path.to_path_buf(),
         }),
         Err(std::fs::TryLockError::Error(e)) => Err(io("lock the store at")(e)),
+    }
+}
+
+/// How long opening waits for a store this process just closed.
+const CLOSING_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Waits until sled has let go of the store. Under chronik's lock, sled's
+/// own lock on its `db` file can only be held by a store this process
+/// closed a moment ago: sled finishes writing in background threads that
+/// keep its files, and its lock, for a little while after the last handle
+/// is dropped. Waiting here also keeps [`remove_interrupted_snapshots`]
+/// from removing a snapshot such a thread is still writing.
+fn wait_for_closing_sled(path: &Path) -> Result<()> {
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path.join("db"))
+    else {
+        // No sled files yet (or none we may write): sled reports the rest.
+        return Ok(());
+    };
+    let deadline = std::time::Instant::now() + CLOSING_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: path.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(Error::Io {
+                    action: "lock the store at",
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
     }
 }
 

@@ -196,6 +196,70 @@ pub fn decode(bytes: &[u8], prev_hash: Hash) -> Result<Record, String> {
     })
 }
 
+/// Decodes only what a replay uses: the event's id, date, corrections and
+/// changes. Its title, summary, tags and sources are left empty (their bytes
+/// are borrowed, never copied), and the record's seq, time and hashes are
+/// not returned.
+pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
+    let body = bytes
+        .len()
+        .checked_sub(32)
+        .filter(|&end| end >= 1 && bytes[0] == RECORD_VERSION)
+        .map(|end| &bytes[1..end])
+        .ok_or("record too short or of an unknown version")?;
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(body, config)
+        .map_err(|e| format!("record does not decode: {e}"))?;
+    let e = body.event;
+    let value = |v: ValueV1<&str>| -> Result<Value, String> {
+        Ok(match v {
+            ValueV1::Text(s) => Value::Text(s.to_string()),
+            ValueV1::Int(i) => Value::Int(i),
+            ValueV1::Float(f) => Value::Float(f),
+            ValueV1::Bool(b) => Value::Bool(b),
+            ValueV1::Ref(r) => Value::Ref(r.to_string()),
+            ValueV1::Date(w) => Value::Date(w.try_into()?),
+            ValueV1::Amount { amount, unit } => Value::Amount {
+                amount,
+                unit: unit.to_string(),
+            },
+        })
+    };
+    let changes = e
+        .changes
+        .into_iter()
+        .map(|c| {
+            let op = match c.op {
+                OpV1::Set { value: v, until } => Op::Set {
+                    value: value(v)?,
+                    until: until.map(When::try_from).transpose()?,
+                },
+                OpV1::Unset => Op::Unset,
+                OpV1::Add { value: v, until } => Op::Add {
+                    value: value(v)?,
+                    until: until.map(When::try_from).transpose()?,
+                },
+                OpV1::Remove { value: v } => Op::Remove { value: value(v)? },
+            };
+            Ok(Change {
+                entity: c.entity.to_string(),
+                attr: c.attr.to_string(),
+                op,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Event {
+        id: e.id.to_string(),
+        at: e.at.try_into()?,
+        title: String::new(),
+        summary: None,
+        tags: Vec::new(),
+        sources: Vec::new(),
+        corrects: e.corrects.into_iter().map(str::to_string).collect(),
+        changes,
+    })
+}
+
 /// Whether the stored hash is the hash of `prev_hash` and the stored body:
 /// false when the record's bytes changed, or when it does not follow the
 /// record whose hash is `prev_hash`.
@@ -446,6 +510,12 @@ mod tests {
         assert!(!hash_matches(&bytes, &[8; 32]));
         assert_eq!(stored_hash(&bytes), Some(hash));
         let record = decode(&bytes, [9; 32]).unwrap();
+        let replayed = decode_for_replay(&bytes).unwrap();
+        assert_eq!(
+            (replayed.id.as_str(), replayed.at, &replayed.changes),
+            (sample().id.as_str(), sample().at, &sample().changes)
+        );
+        assert_eq!(replayed.title, "");
         assert_eq!(record.seq, 7);
         assert_eq!(record.recorded_at, at);
         assert_eq!(record.prev_hash, [9; 32]);

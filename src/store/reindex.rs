@@ -95,7 +95,7 @@ impl Store {
             }
         }
         self.corrected.apply_batch(pairs).map_err(sled_err)?;
-        let checkpoints = self.extend_checkpoints()?;
+        let checkpoints = self.build_checkpoints(true)?;
         self.meta.remove(META_REINDEXING).map_err(sled_err)?;
         self.flush()?;
         Ok(Reindexed {

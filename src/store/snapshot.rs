@@ -268,23 +268,16 @@ impl Snapshot<'_> {
             .collect()
     }
 
-    /// The records a query about `entities` (all, if empty) reads, in replay
-    /// order, up to `before`.
-    fn records(&self, entities: &[String], before: Option<i64>) -> Result<Vec<Record>> {
-        if entities.is_empty() {
-            self.replay_order(before)?.collect()
-        } else {
-            self.entity_records(entities, before)
-        }
-    }
-
     /// The state at `query`: every fact, or only those about `entities`
     /// (read through the entity index) when it is not empty.
     pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
         if !entities.is_empty() {
             let mut replay = Replay::new(query);
-            for record in self.entity_records(entities, Some(query.end()))? {
-                if replay.feed(&record.event) == Fed::Past {
+            for (start, seq) in self.entity_positions(entities, Some(query.end()))? {
+                if self.is_corrected(seq) {
+                    continue;
+                }
+                if replay.feed(&self.event_for_replay(seq, start)?) == Fed::Past {
                     break;
                 }
             }
@@ -302,11 +295,24 @@ impl Snapshot<'_> {
             if self.is_corrected(seq) {
                 continue;
             }
-            if replay.feed(&self.read_indexed(seq, start)?.event) == Fed::Past {
+            if replay.feed(&self.event_for_replay(seq, start)?) == Fed::Past {
                 break;
             }
         }
         Ok(replay.finish())
+    }
+
+    /// What a replay needs of the record an index points to (see
+    /// [`crate::store::record::decode_for_replay`]), checked against the index.
+    pub(super) fn event_for_replay(&self, seq: u64, start: i64) -> Result<Event> {
+        let event = self.store.read_for_replay(seq)?;
+        if event.at.start() != start {
+            return Err(Error::Corrupt(format!(
+                "an index entry places record {seq} at {start}, but its event is dated {}",
+                event.at
+            )));
+        }
+        Ok(event)
     }
 
     /// What changed between the state at `from` and the state at `to`
@@ -320,8 +326,18 @@ impl Snapshot<'_> {
         // `to`. An event dated a year (the coarsest date) before `from` ends
         // is certain at both.
         let earliest = from.end().saturating_sub(367 * 86_400);
+        let candidates: Vec<Record> = if entities.is_empty() {
+            // No record has seq 0: "after (earliest, 0)" is "from earliest on".
+            let after = keys::time(earliest, 0);
+            self.positions_after(Some(&after), Some(to.end()))
+                .filter(|p| p.as_ref().map_or(true, |(_, seq)| !self.is_corrected(*seq)))
+                .map(|p| p.and_then(|(start, seq)| self.read_indexed(seq, start)))
+                .collect::<Result<_>>()?
+        } else {
+            self.entity_records(entities, Some(to.end()))?
+        };
         let mut between: Vec<Event> = Vec::new();
-        for record in self.records(entities, Some(to.end()))? {
+        for record in candidates {
             let event = record.event;
             if event.at.start() < earliest {
                 continue;

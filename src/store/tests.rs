@@ -748,3 +748,22 @@ fn a_reindex_cut_short_is_finished_on_open() {
     store.verify().unwrap().unwrap();
     assert_eq!(store.latest().unwrap().entities().unwrap(), ["x", "y"]);
 }
+
+#[test]
+fn a_store_closed_by_this_process_opens_again_at_once() {
+    // sled keeps its lock for a while after the last handle is dropped,
+    // while its background threads finish writing.
+    let (dir, store) = fresh();
+    drop(store);
+    let rounds = 30;
+    for round in 0..rounds {
+        let store = Store::open(&dir.path().join("s"), OpenMode::Existing)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let batch: Vec<Located> = (0..300)
+            .map(|i| event(&format!("e{round}-{i}"), "2020", &[("x.a", set(i))]))
+            .collect();
+        append(&store, &batch);
+    }
+    let store = Store::open(&dir.path().join("s"), OpenMode::Existing).unwrap();
+    assert_eq!(store.head().unwrap().seq, rounds * 300);
+}
