@@ -39,7 +39,7 @@ const HEADER: usize = 25;
 const DECODE_LIMIT: usize = 1 << 30;
 
 /// Events between two checkpoints, unless the store says otherwise.
-pub const DEFAULT_EVERY: u64 = 20_000;
+pub const DEFAULT_EVERY: u64 = 50_000;
 
 /// What a query needs to know before it decodes a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

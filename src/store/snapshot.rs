@@ -286,11 +286,24 @@ impl Snapshot<'_> {
             return Ok(state);
         }
         // The whole state: from the nearest checkpoint that may serve.
-        let (mut replay, after) = match self.store.checkpoint_for(query, self.head)? {
-            Some((position, resume)) => (Replay::resume(query, resume), Some(position)),
-            None => (Replay::new(query), None),
-        };
-        for position in self.positions_after(after.as_deref(), Some(query.end())) {
+        match self.store.checkpoint_for(query, self.head)? {
+            Some((position, resume)) => {
+                self.replay_after(Replay::resume(query, resume), Some(&position), query)
+            }
+            None => self.replay_after(Replay::new(query), None, query),
+        }
+    }
+
+    /// The whole state at `query`, replayed from the first event without
+    /// checkpoints: what the benchmarks measure checkpoints against.
+    pub fn state_from_start(&self, query: AsOf) -> Result<State> {
+        self.replay_after(Replay::new(query), None, query)
+    }
+
+    /// Feeds `replay` the events after the position `after` (from the start
+    /// if none) up to `query`'s end.
+    fn replay_after(&self, mut replay: Replay, after: Option<&[u8]>, query: AsOf) -> Result<State> {
+        for position in self.positions_after(after, Some(query.end())) {
             let (start, seq) = position?;
             if self.is_corrected(seq) {
                 continue;
@@ -326,22 +339,23 @@ impl Snapshot<'_> {
         // `to`. An event dated a year (the coarsest date) before `from` ends
         // is certain at both.
         let earliest = from.end().saturating_sub(367 * 86_400);
-        let candidates: Vec<Record> = if entities.is_empty() {
+        let positions: Vec<(i64, u64)> = if entities.is_empty() {
             // No record has seq 0: "after (earliest, 0)" is "from earliest on".
             let after = keys::time(earliest, 0);
             self.positions_after(Some(&after), Some(to.end()))
-                .filter(|p| p.as_ref().map_or(true, |(_, seq)| !self.is_corrected(*seq)))
-                .map(|p| p.and_then(|(start, seq)| self.read_indexed(seq, start)))
                 .collect::<Result<_>>()?
         } else {
-            self.entity_records(entities, Some(to.end()))?
+            self.entity_positions(entities, Some(to.end()))?
+                .into_iter()
+                .filter(|&(start, _)| start >= earliest)
+                .collect()
         };
         let mut between: Vec<Event> = Vec::new();
-        for record in candidates {
-            let event = record.event;
-            if event.at.start() < earliest {
+        for (start, seq) in positions {
+            if self.is_corrected(seq) {
                 continue;
             }
+            let event = self.event_for_replay(seq, start)?;
             let now = to.status(event.at);
             if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
                 between.push(event);
