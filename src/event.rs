@@ -44,12 +44,53 @@ pub struct Source {
     pub published: Option<When>,
 }
 
+impl fmt::Display for Source {
+    /// The citation as a reader sees it: `"Title", Publisher, 2025-01, URL`,
+    /// with the fields that are known.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts = [
+            self.title.as_ref().map(|t| format!("\"{t}\"")),
+            self.publisher.clone(),
+            self.published.map(|p| p.to_string()),
+            self.url.clone(),
+        ];
+        let mut first = true;
+        for part in parts.into_iter().flatten() {
+            if !first {
+                f.write_str(", ")?;
+            }
+            f.write_str(&part)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
 /// One change to one attribute of one entity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub entity: String,
     pub attr: String,
     pub op: Op,
+}
+
+impl fmt::Display for Change {
+    /// The change in words: `set stargate.kind = joint venture`,
+    /// `add @oracle to openai.cloud_providers`, `unset openai.exclusive_cloud_provider`,
+    /// with `, until 2030` where it has one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (entity, attr) = (&self.entity, &self.attr);
+        match &self.op {
+            Op::Set { value, .. } => write!(f, "set {entity}.{attr} = {value}")?,
+            Op::Unset => write!(f, "unset {entity}.{attr}")?,
+            Op::Add { value, .. } => write!(f, "add {value} to {entity}.{attr}")?,
+            Op::Remove { value } => write!(f, "remove {value} from {entity}.{attr}")?,
+        }
+        match self.op.until() {
+            Some(until) => write!(f, ", until {until}"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a change does. `Set`/`Unset` act on single-valued attributes,

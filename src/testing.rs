@@ -59,3 +59,22 @@ pub fn rows(state: &State) -> Vec<(String, String, String, bool)> {
         })
         .collect()
 }
+
+/// Timeline entries for `events`, as if they were records 1, 2, ... of a
+/// store, none corrected.
+pub fn entries(events: Vec<Event>) -> Vec<crate::store::TimelineEntry> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| crate::store::TimelineEntry {
+            record: crate::store::Record {
+                seq: i as u64 + 1,
+                recorded_at: chrono::DateTime::UNIX_EPOCH,
+                prev_hash: [0; 32],
+                hash: [0; 32],
+                event,
+            },
+            corrected_by: vec![],
+        })
+        .collect()
+}

@@ -244,6 +244,18 @@ impl When {
         DateTime::from_timestamp(self.start, 0).expect("a When is always in range")
     }
 
+    /// The date as a reader would write it, only as precise as it is known:
+    /// `2019`, `June 2024`, `21 January 2025`, `21 January 2025, 15:30:00 UTC`.
+    pub fn human(self) -> String {
+        let t = self.start_utc();
+        match self.precision {
+            Precision::Year => format!("{}", t.year()),
+            Precision::Month => t.format("%B %Y").to_string(),
+            Precision::Day => t.format("%-d %B %Y").to_string(),
+            Precision::Instant => t.format("%-d %B %Y, %H:%M:%S UTC").to_string(),
+        }
+    }
+
     /// The calendar year the interval starts in.
     pub fn year(self) -> i32 {
         self.start_utc().year()
@@ -542,5 +554,17 @@ mod tests {
         assert_eq!(w("2024-06").month(), Some(6));
         assert_eq!(w("2024-06").day_of_month(), None);
         assert_eq!(w("2025-01-21").day_of_month(), Some(21));
+    }
+
+    #[test]
+    fn human_dates_say_only_what_is_known() {
+        let human = |s: &str| When::parse(s).unwrap().human();
+        assert_eq!(human("2019"), "2019");
+        assert_eq!(human("2024-06"), "June 2024");
+        assert_eq!(human("2025-01-01"), "1 January 2025");
+        assert_eq!(
+            human("2025-01-21T15:30:00Z"),
+            "21 January 2025, 15:30:00 UTC"
+        );
     }
 }

@@ -5,10 +5,16 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use chronik::Error;
-use chronik::formats::jsonl;
+use chronik::formats::export::{Export, StateAt};
+use chronik::formats::{csv, dot, html, ics, jsonl, markdown, timelinejs};
+use chronik::state::AsOf;
+use chronik::{Error, When};
 
-use super::query::{KnownAtArg, open};
+use super::query::{FilterArgs, KnownAtArg, open};
+use super::{parse_when, today, usage};
+
+/// The most dates an HTML page steps through: each is a replay.
+const MAX_HTML_STEPS: usize = 5_000;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -20,6 +26,17 @@ pub struct ExportArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// The state at this date: the graph of `dot` (default: today, UTC) and a table at the end of `markdown`.
+    #[arg(long, value_parser = parse_when, value_name = "WHEN")]
+    pub at: Option<When>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// The title of the document, calendar or page.
+    #[arg(long, default_value = "chronik timeline")]
+    pub title: String,
+
     #[command(flatten)]
     pub known_at: KnownAtArg,
 }
@@ -29,19 +46,86 @@ pub struct ExportArgs {
 pub enum ExportFormat {
     /// Every record, lossless: seq, recorded_at, hashes and the event; `import` reads it back.
     Jsonl,
+    /// One row per change (RFC 4180): seq, id, at, precision, title, entity, attr, op, value, until, tags, sources.
+    Csv,
+    /// A readable timeline document: a heading per year, events with changes and numbered sources.
+    Markdown,
+    /// TimelineJS3's JSON: one slide per event, dates only as precise as known.
+    Timelinejs,
+    /// iCalendar (RFC 5545): one all-day or timed VEVENT per event, UID = event id.
+    Ics,
+    /// Graphviz: the entities at --at as nodes, references as edges (dashed when uncertain).
+    Dot,
+    /// One self-contained page: an SVG timeline and a date slider showing the state at each date.
+    Html,
 }
 
 pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(output) = &args.output {
         refuse_inside_store(output, store_path)?;
     }
+    if args.format == ExportFormat::Jsonl && (args.filter.narrows() || args.at.is_some()) {
+        return Err(usage(
+            "--format jsonl writes every record so that import restores the store; --at, --from, --to, --entity and --tag do not apply".to_string(),
+        ));
+    }
+    if args.at.is_some() && !matches!(args.format, ExportFormat::Markdown | ExportFormat::Dot) {
+        return Err(usage(
+            "--at applies to --format markdown (a state table) and dot (the graph) only; the html page has a slider for every date".to_string(),
+        ));
+    }
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
-    let records = snapshot.log().collect::<Result<Vec<_>, _>>()?;
-    let write = |out: &mut dyn Write| match args.format {
-        ExportFormat::Jsonl => jsonl::write(&records, out),
+    if args.format == ExportFormat::Jsonl {
+        let records = snapshot.log().collect::<Result<Vec<_>, _>>()?;
+        return emit(&args.output, out, |out| jsonl::write(&records, out));
+    }
+    let filter = args.filter.check(&snapshot)?;
+    let mut export = Export::new(args.title.clone(), snapshot.timeline(&filter, false)?);
+    export.known_at = snapshot.known_at().map(|k| k.to_string());
+    let state_at = |at: When| -> anyhow::Result<StateAt> {
+        Ok(StateAt {
+            at,
+            state: snapshot.state(AsOf::new(at), &filter.entities)?,
+        })
     };
-    match &args.output {
+    match args.format {
+        ExportFormat::Dot => export.state = Some(state_at(args.at.unwrap_or_else(today))?),
+        ExportFormat::Markdown => export.state = args.at.map(state_at).transpose()?,
+        ExportFormat::Html => {
+            let dates = export.step_dates();
+            if dates.len() > MAX_HTML_STEPS {
+                return Err(usage(format!(
+                    "the page would step through {} dates (at most {MAX_HTML_STEPS}); choose fewer events with --from, --to, --entity or --tag",
+                    dates.len()
+                )));
+            }
+            export.steps = dates
+                .into_iter()
+                .map(state_at)
+                .collect::<anyhow::Result<_>>()?;
+        }
+        _ => {}
+    }
+    let write = |out: &mut dyn Write| match args.format {
+        ExportFormat::Jsonl => unreachable!("written above"),
+        ExportFormat::Csv => csv::write(&export, out),
+        ExportFormat::Markdown => markdown::write(&export, out),
+        ExportFormat::Timelinejs => timelinejs::write(&export, out),
+        ExportFormat::Ics => ics::write(&export, out),
+        ExportFormat::Dot => dot::write(&export, out),
+        ExportFormat::Html => html::write(&export, out),
+    };
+    emit(&args.output, out, write)
+}
+
+/// Writes to `output` atomically, or to `out`.
+fn emit(
+    output: &Option<PathBuf>,
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    match output {
         None => write(out)?,
         Some(path) => write_atomically(path, write)?,
     }

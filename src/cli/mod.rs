@@ -99,9 +99,9 @@ pub enum Command {
     )]
     Timeline(query::TimelineArgs),
 
-    /// Write the log in a format other tools read.
+    /// Write the timeline in a format other tools read: jsonl, csv, markdown, timelinejs, ics, dot or html.
     #[command(
-        after_help = "Examples:\n  chronik export --format jsonl -o backup.jsonl\n  chronik export --format jsonl --known-at '#4' | chronik --store copy.db import --input-format jsonl -"
+        after_help = "Examples:\n  chronik export --format jsonl -o backup.jsonl\n  chronik export --format html -o timeline.html\n  chronik export --format markdown --at 2025-01-21 --entity openai\n  chronik export --format dot --at 2025-01-21 | dot -Tsvg > state.svg"
     )]
     Export(export::ExportArgs),
 

@@ -55,6 +55,23 @@ pub struct StateArgs {
 
 #[derive(Debug, Args)]
 pub struct TimelineArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// Also list events that later events correct (marked as corrected).
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub known_at: KnownAtArg,
+
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Which events `timeline` and `export` take.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
     /// Only events whose date reaches into or past this date.
     #[arg(long, value_parser = parse_when, value_name = "WHEN")]
     pub from: Option<When>,
@@ -70,16 +87,33 @@ pub struct TimelineArgs {
     /// Only events with this tag (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+}
 
-    /// Also list events that later events correct (marked as corrected).
-    #[arg(long)]
-    pub all: bool,
+impl FilterArgs {
+    /// Whether any option narrows the events.
+    pub fn narrows(&self) -> bool {
+        self.from.is_some()
+            || self.to.is_some()
+            || !self.entities.is_empty()
+            || !self.tags.is_empty()
+    }
 
-    #[command(flatten)]
-    pub known_at: KnownAtArg,
-
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    /// The filter, once the dates are checked against each other and the
+    /// entities against the snapshot.
+    pub fn check(&self, snapshot: &Snapshot<'_>) -> anyhow::Result<TimelineFilter> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from.start() >= to.end()
+        {
+            return Err(super::usage(format!("--from {from} is after --to {to}")));
+        }
+        snapshot.check_entities(&self.entities)?;
+        Ok(TimelineFilter {
+            from: self.from,
+            to: self.to,
+            entities: self.entities.clone(),
+            tags: self.tags.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -137,19 +171,7 @@ pub fn state(store_path: &Path, args: StateArgs, out: &mut dyn Write) -> anyhow:
 }
 
 fn state_json(state: &State, query: AsOf, snapshot: &Snapshot<'_>) -> Json {
-    let facts: Vec<Json> = state
-        .facts()
-        .map(|f| {
-            json!({
-                "entity": f.entity,
-                "attr": f.attr,
-                "value": shapes::value(f.value),
-                "since": f.provenance.since.to_string(),
-                "event": &*f.provenance.event,
-                "uncertain": f.provenance.uncertain,
-            })
-        })
-        .collect();
+    let facts: Vec<Json> = state.facts().map(|f| shapes::fact(&f)).collect();
     json!({
         "at": query.at.to_string(),
         "known_at": known_at_json(snapshot),
@@ -246,20 +268,9 @@ fn timestamp(t: DateTime<Utc>) -> String {
 }
 
 pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    if let (Some(from), Some(to)) = (args.from, args.to)
-        && from.start() >= to.end()
-    {
-        return Err(super::usage(format!("--from {from} is after --to {to}")));
-    }
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
-    snapshot.check_entities(&args.entities)?;
-    let filter = TimelineFilter {
-        from: args.from,
-        to: args.to,
-        entities: args.entities,
-        tags: args.tags,
-    };
+    let filter = args.filter.check(&snapshot)?;
     let entries = snapshot.timeline(&filter, args.all)?;
     match args.format {
         Format::Json => {
@@ -319,18 +330,9 @@ fn show_text(record: &Record, corrected_by: &[String], out: &mut dyn Write) -> a
         field("tags", e.tags.join(", "));
     }
     for (i, s) in e.sources.iter().enumerate() {
-        let parts: Vec<String> = [
-            s.title.as_ref().map(|t| format!("\"{t}\"")),
-            s.publisher.clone(),
-            s.published.map(|p| p.to_string()),
-            s.url.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         field(
             if i == 0 { "sources" } else { "" },
-            format!("[{}] {}", i + 1, parts.join(", ")),
+            format!("[{}] {s}", i + 1),
         );
     }
     if !e.corrects.is_empty() {

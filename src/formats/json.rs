@@ -79,6 +79,18 @@ pub fn event(e: &Event) -> Map<String, Json> {
     out
 }
 
+/// One fact of a state, as `state --format json` prints it.
+pub fn fact(f: &crate::state::Fact<'_>) -> Json {
+    json!({
+        "entity": f.entity,
+        "attr": f.attr,
+        "value": value(f.value),
+        "since": f.provenance.since.to_string(),
+        "event": &*f.provenance.event,
+        "uncertain": f.provenance.uncertain,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

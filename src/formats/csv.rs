@@ -1,0 +1,105 @@
+//! CSV export (RFC 4180, CRLF line ends): one row per change, with the
+//! event's columns repeated; an event without changes (a withdrawal) is one
+//! row with the change columns empty.
+
+use std::io::Write;
+
+use super::export::Export;
+
+/// The header row.
+pub const COLUMNS: [&str; 12] = [
+    "seq",
+    "id",
+    "at",
+    "precision",
+    "title",
+    "entity",
+    "attr",
+    "op",
+    "value",
+    "until",
+    "tags",
+    "sources",
+];
+
+pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
+    let mut csv = ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(out);
+    csv.write_record(COLUMNS)?;
+    for entry in &export.events {
+        let event = &entry.record.event;
+        let seq = entry.record.seq.to_string();
+        let at = event.at.to_string();
+        let tags = event.tags.join("; ");
+        let sources = event
+            .sources
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut row = |change: [String; 5]| {
+            let [entity, attr, op, value, until] = change;
+            csv.write_record([
+                seq.as_str(),
+                &event.id,
+                &at,
+                event.at.precision().name(),
+                &event.title,
+                &entity,
+                &attr,
+                &op,
+                &value,
+                &until,
+                &tags,
+                &sources,
+            ])
+        };
+        if event.changes.is_empty() {
+            row(Default::default())?;
+        }
+        for change in &event.changes {
+            row([
+                change.entity.clone(),
+                change.attr.clone(),
+                change.op.keyword().to_string(),
+                change
+                    .op
+                    .value()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                change.op.until().map(|u| u.to_string()).unwrap_or_default(),
+            ])?;
+        }
+    }
+    csv.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+    use crate::testing::{self, entries};
+
+    #[test]
+    fn quotes_what_needs_quoting_and_ends_rows_with_crlf() {
+        let mut e = testing::event(
+            "a",
+            "2024-06",
+            &[("x.name", testing::set(Value::Text("say \"hi\"".into())))],
+        );
+        e.title = "Commas, \"quotes\"\nand lines".into();
+        let export = Export::new("t", entries(vec![e]));
+        let mut out = Vec::new();
+        write(&export, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "seq,id,at,precision,title,entity,attr,op,value,until,tags,sources\r\n"
+            )
+        );
+        assert!(text.contains(
+            "1,a,2024-06,month,\"Commas, \"\"quotes\"\"\nand lines\",x,name,set,\"say \"\"hi\"\"\",,,\r\n"
+        ), "{text:?}");
+    }
+}
