@@ -430,13 +430,23 @@ fn html_page_shows_the_state_chronik_computes_at_the_dates_chosen_on_its_slider(
     let env = tricky_env();
     let path = export(&env, "html", "t.html", &[]);
     let page = std::fs::read_to_string(&path).unwrap();
-    // Self-contained: nothing is fetched from anywhere.
-    for outside in ["http://", "https://", "src=\"", "href=\""] {
-        let outside_data = page
-            .split("<script type=\"application/json\" id=\"chronik-data\">")
-            .next()
-            .unwrap();
-        assert!(!outside_data.contains(outside), "the page loads {outside}");
+    // Self-contained: nothing is fetched from anywhere. (The data may cite
+    // web pages; the page itself loads none.)
+    let data_start = page
+        .find("<script type=\"application/json\" id=\"chronik-data\">")
+        .unwrap();
+    let data_end = data_start + page[data_start..].find("</script>").unwrap();
+    let code = format!("{}{}", &page[..data_start], &page[data_end..]);
+    for fetch in [
+        "src=",
+        "<link",
+        "@import",
+        "url(",
+        "fetch(",
+        "XMLHttpRequest",
+        "<iframe",
+    ] {
+        assert!(!code.contains(fetch), "the page loads something: {fetch}");
     }
     // The slider is moved as a user would, then the table is read.
     // 1 January 2019 is a stop of its own: the "2019" event may or may not
@@ -576,21 +586,14 @@ fn jsonl_round_trips_a_generated_timeline() {
     let generated = env.ok(&[
         "generate",
         "--events",
-        "400",
+        "150",
         "--entities",
-        "25",
+        "12",
         "--seed",
         "3",
     ]);
     env.ok(&["import", &env.write("g.jsonl", &generated)]);
-    // Every eighth event date, the first and the last.
     let dates = event_dates(&env);
-    let sample: Vec<String> = dates
-        .iter()
-        .step_by(8)
-        .chain(dates.last())
-        .cloned()
-        .collect();
-    assert!(sample.len() > 20);
-    assert_round_trip(&env, &sample);
+    assert!(dates.len() > 100);
+    assert_round_trip(&env, &dates);
 }
