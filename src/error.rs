@@ -78,7 +78,7 @@ pub enum Error {
     Storage { path: PathBuf, message: String },
 
     /// Reading or writing a file failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {}", .path.display(), io_message(.source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -102,6 +102,19 @@ impl Error {
             | Error::Storage { .. }
             | Error::Io { .. } => ErrorKind::Runtime,
         }
+    }
+}
+
+/// An I/O error in words a user acts on: a full disk and a file-size limit
+/// are named as such, whatever the platform calls them.
+pub fn io_message(io: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match io.kind() {
+        StorageFull | FileTooLarge | QuotaExceeded => {
+            "the disk is full or a file-size limit is reached".to_string()
+        }
+        PermissionDenied => "permission denied".to_string(),
+        _ => io.to_string(),
     }
 }
 

@@ -522,6 +522,16 @@ impl Event {
                 ));
             }
         }
+        for (i, source) in self.sources.iter().enumerate() {
+            if let Some(url) = &source.url
+                && (url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                return Err(Invalid::new(
+                    format!("sources[{i}].url"),
+                    format!("{url:?} must be a URL, without spaces or control characters"),
+                ));
+            }
+        }
         for (i, id) in self.corrects.iter().enumerate() {
             check_id(id)
                 .map_err(|r| Invalid::new(format!("corrects[{i}]"), format!("\"{id}\" {r}")))?;

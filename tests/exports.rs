@@ -52,7 +52,7 @@ title = "Commas, \"quotes\" and a\nnew line; also <b>markup</b> & *stars* | pipe
 summary = "Ünïcödé — and a long summary that goes on well past the seventy-five octets a calendar line may hold, so that folding must happen."
 tags = ["test", "odd"]
 sources = [{ title = "A, \"quoted\" source", url = "https://example.org/a?b=1&c=2" }]
-changes = [{ set = "widget.name", value = "Name, with \"quotes\"" }, { add = "widget.links", value = { ref = "openai" } }]
+changes = [{ set = "widget.name", value = "Name, with \"quotes\"" }, { add = "widget.links", value = { ref = "openai" } }, { set = "widget.note", value = "line one\n- line two &amp; more" }]
 
 [[event]]
 id = "tricky-2"
@@ -250,7 +250,19 @@ fn markdown_parses_as_commonmark_with_a_heading_per_year() {
         assert_eq!(row[0], fact["entity"]);
         assert_eq!(row[1], fact["attr"]);
         assert_eq!(row[4], fact["event"]);
+        let value = &fact["value"];
+        let shown = match (value.as_str(), value["ref"].as_str()) {
+            // Text reads as written, its line breaks as spaces.
+            (Some(text), _) => text.split_whitespace().collect::<Vec<_>>().join(" "),
+            (_, Some(entity)) => format!("@{entity}"),
+            _ => continue,
+        };
+        assert_eq!(row[2], shown.as_str(), "{fact}");
     }
+    assert!(
+        rows.iter()
+            .any(|r| r[2] == "line one - line two &amp; more")
+    );
 }
 
 #[test]
@@ -451,7 +463,8 @@ fn html_page_shows_the_state_chronik_computes_at_the_dates_chosen_on_its_slider(
     // The slider is moved as a user would, then the table is read.
     // 1 January 2019 is a stop of its own: the "2019" event may or may not
     // have happened by then.
-    let dates = ["2019-01-01", "2024-06", "2025-01-21"];
+    // Moved forwards and back again.
+    let dates = ["2024-06", "2025-01-21", "2019-01-01"];
     let driver = format!(
         r##"<pre id="result"></pre><script>
 const slider = document.getElementById("date");
@@ -596,4 +609,91 @@ fn jsonl_round_trips_a_generated_timeline() {
     let dates = event_dates(&env);
     assert!(dates.len() > 100);
     assert_round_trip(&env, &dates);
+}
+
+/// Files in `dir` that an export left behind.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".chronik-export-"))
+        .collect()
+}
+
+#[test]
+fn an_output_file_is_replaced_whole_or_not_at_all() {
+    use std::os::unix::fs::PermissionsExt;
+    // One event whose long title the CSV repeats on each of its 60 rows:
+    // a small store, a large export.
+    let env = Env::new();
+    let changes: Vec<String> = (0..60)
+        .map(|i| format!("{{\"set\": \"x.a{i}\", \"value\": {i}}}"))
+        .collect();
+    let event = format!(
+        "{{\"id\": \"long\", \"at\": \"2020\", \"title\": \"{}\", \"changes\": [{}]}}\n",
+        "long title ".repeat(5_000),
+        changes.join(", ")
+    );
+    env.ok(&["import", &env.write("long.jsonl", &event)]);
+    let out = env.dir().join("out.csv");
+    std::fs::write(&out, "old").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A file-size limit (sh counts 512-byte blocks) well below the
+    // export's 3 MB, with a megabyte of room for sled to open its files:
+    // the export's write fails half-way.
+    let size = std::fs::metadata(env.store().join("db")).unwrap().len();
+    let blocks = (size + (1 << 20)) / 512;
+    let script =
+        format!("ulimit -f {blocks}; exec \"$0\" --store \"$1\" export --format csv -o \"$2\"");
+    let failed = Command::new("sh")
+        .args(["-c", &script])
+        .arg(assert_cmd::cargo::cargo_bin("chronik"))
+        .arg(env.store())
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write"),
+        "the export failed, not the store: {stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
+    assert_eq!(leftovers(env.dir()), Vec::<String>::new());
+    // Without the limit it is replaced whole, keeping its permissions.
+    env.ok(&["export", "--format", "csv", "-o", "out.csv"]);
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        written.len() as u64 > blocks * 512,
+        "the export must outgrow the limit"
+    );
+    assert!(written.starts_with("seq,id,"));
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
+
+#[test]
+fn an_output_through_a_link_or_into_a_pipe_keeps_them() {
+    let env = Env::bundled();
+    std::fs::write(env.dir().join("real.csv"), "old").unwrap();
+    std::os::unix::fs::symlink("real.csv", env.dir().join("link.csv")).unwrap();
+    env.ok(&["export", "--format", "csv", "-o", "link.csv"]);
+    let link = std::fs::symlink_metadata(env.dir().join("link.csv")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    let real = std::fs::read_to_string(env.dir().join("real.csv")).unwrap();
+    assert!(real.starts_with("seq,id,"), "{real}");
+    // A named pipe cannot be replaced: the export is written into it.
+    let fifo = env.dir().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    env.ok(&["export", "--format", "csv", "-o", "fifo"]);
+    let read = reader.join().unwrap();
+    assert_eq!(read, real);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
 }

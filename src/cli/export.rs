@@ -151,13 +151,19 @@ fn refuse_inside_store(output: &Path, store_path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes `path` through a temporary file in the same folder, renamed over
-/// `path` only once everything is written and synced: a reader never sees
-/// half a file, and a failure leaves any earlier file as it was.
+/// Writes the export to `path`. A regular file (or a new one) is written
+/// through a temporary file in the same folder, synced, and renamed over it
+/// only once everything is written: a reader never sees half a file, and a
+/// failure leaves any earlier file as it was. The new file keeps the old
+/// one's permissions (a new file gets the usual ones, 0666 less the umask).
+/// A symbolic link is followed, so the link stays a link. Anything else —
+/// a device such as /dev/stdout, a named pipe — is written to directly, as
+/// it cannot be replaced.
 fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
     let io = |action: &'static str| {
         move |source| Error::Io {
             action,
@@ -165,19 +171,52 @@ fn write_atomically(
             source,
         }
     };
-    let folder = match path.parent() {
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+        }
+        _ => path.to_path_buf(),
+    };
+    let permissions = match std::fs::metadata(&target) {
+        Ok(m) if m.is_dir() => {
+            return Err(io("write")(std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "is a directory",
+            )));
+        }
+        Ok(m) if !m.is_file() => {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .map_err(io("write"))?;
+            let mut buffered = std::io::BufWriter::new(&mut file);
+            write(&mut buffered).map_err(io("write"))?;
+            return buffered.flush().map_err(io("write"));
+        }
+        Ok(m) => m.permissions(),
+        Err(_) => std::fs::Permissions::from_mode(0o666),
+    };
+    let folder = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut temporary = tempfile::NamedTempFile::new_in(folder).map_err(io("write"))?;
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".chronik-export-")
+        .permissions(permissions.clone())
+        .tempfile_in(folder)
+        .map_err(io("write"))?;
     {
         let mut buffered = std::io::BufWriter::new(temporary.as_file_mut());
         write(&mut buffered).map_err(io("write"))?;
         buffered.flush().map_err(io("write"))?;
     }
+    // An existing file's permissions exactly, whatever the umask.
+    if std::fs::metadata(&target).is_ok() {
+        std::fs::set_permissions(temporary.path(), permissions).map_err(io("write"))?;
+    }
     temporary.as_file().sync_all().map_err(io("write"))?;
     temporary
-        .persist(path)
+        .persist(&target)
         .map_err(|e| io("replace")(e.error))?;
     Ok(())
 }

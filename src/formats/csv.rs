@@ -102,4 +102,17 @@ mod tests {
             "1,a,2024-06,month,\"Commas, \"\"quotes\"\"\nand lines\",x,name,set,\"say \"\"hi\"\"\",,,\r\n"
         ), "{text:?}");
     }
+
+    #[test]
+    fn an_event_without_changes_is_one_row() {
+        let export = Export::new("t", entries(vec![testing::event("gone", "2019", &[])]));
+        let mut out = Vec::new();
+        write(&export, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(
+            text.ends_with("1,gone,2019,year,title of gone,,,,,,,\r\n"),
+            "{text:?}"
+        );
+    }
 }

@@ -52,8 +52,9 @@ impl Export {
 
     /// The dates a page stepping through the timeline stops at, in order of
     /// their end (a state is taken at the end of its date): each event's
-    /// date and, for a year or a month, also its first day, when such an
-    /// event may or may not have happened yet. Dates that end together give
+    /// date; for a year or a month, also its first day, when such an event
+    /// may or may not have happened yet; and the day after each `until`,
+    /// when a fact has expired. Dates that end together give
     /// the same state; the coarsest of them is kept. The state at each is
     /// [`Export::steps`]; [`Export::step_of`] finds an event's.
     pub fn step_dates(&self) -> Vec<When> {
@@ -64,6 +65,10 @@ impl Export {
                 && let Some(first_day) = When::from_parts(event.at.start(), Precision::Day)
             {
                 dates.push(first_day);
+            }
+            // The day after an `until`: the first on which the fact is gone.
+            for until in event.changes.iter().filter_map(|c| c.op.until()) {
+                dates.extend(When::from_parts(until.end(), Precision::Day));
             }
         }
         dates.sort_by_key(|d| (d.end(), d.precision()));
@@ -148,5 +153,28 @@ mod tests {
             .collect();
         assert_eq!(titles, ["one", "two", "three"]);
         assert_eq!(citations.by_event, vec![vec![1, 2], vec![2, 3]]);
+    }
+
+    #[test]
+    fn a_page_stops_at_each_date_the_state_can_change() {
+        let until = crate::event::Op::Set {
+            value: crate::event::Value::Int(1),
+            until: Some(testing::w("2021")),
+        };
+        let export = Export::new(
+            "t",
+            testing::entries(vec![
+                testing::event("a", "2019", &[]),
+                testing::event("b", "2019-12-31", &[]),
+                testing::event("c", "2020-05-03", &[("x.v", until)]),
+            ]),
+        );
+        let dates: Vec<String> = export.step_dates().iter().map(|d| d.to_string()).collect();
+        // "2019-12-31" ends with "2019": the same state, the coarser date kept.
+        assert_eq!(dates, ["2019-01-01", "2019", "2020-05-03", "2022-01-01"]);
+        assert_eq!(
+            Export::step_of(&export.step_dates(), testing::w("2019-12-31")),
+            1
+        );
     }
 }

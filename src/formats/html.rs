@@ -127,8 +127,13 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 }
 
 pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
-    // Inside <script>, "</" could end the element early: JSON allows "<\/".
-    let data = serde_json::to_string(&data(export))?.replace("</", "<\\/");
+    // Inside <script>, "</script" ends the element and "<!--" changes how
+    // the parser looks for the end: no <, > or & may appear as such. They
+    // can only be inside JSON strings, where \u escapes mean the same.
+    let data = serde_json::to_string(&data(export))?
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026");
     let title = escape_html(&export.title);
     let page = fill(
         TEMPLATE,
@@ -196,10 +201,15 @@ mod tests {
     #[test]
     fn data_cannot_close_the_script_element() {
         let mut e = testing::event("a", "2019", &[]);
-        e.title = "</script><script>alert(1)</script>".into();
+        e.title = "</script><script>alert(1)</script> <!--<script> & more".into();
         let mut out = Vec::new();
-        write(&Export::new("T", entries(vec![e])), &mut out).unwrap();
+        write(&Export::new("T", entries(vec![e.clone()])), &mut out).unwrap();
         let page = String::from_utf8(out).unwrap();
         assert_eq!(page.matches("</script>").count(), 2, "only the page's own");
+        assert!(!page.contains("<!--"));
+        let start = page.find("id=\"chronik-data\">").unwrap() + "id=\"chronik-data\">".len();
+        let end = start + page[start..].find("</script>").unwrap();
+        let data: Json = serde_json::from_str(&page[start..end]).unwrap();
+        assert_eq!(data["events"][0]["title"], e.title.as_str());
     }
 }

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use super::export::Export;
 use crate::when::{Precision, When};
@@ -67,18 +67,18 @@ fn date_time(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// DTSTART and DTEND of a date.
+/// DTSTART and DTEND of a date. A date that ends after 9999 (DTEND cannot
+/// be written then) gets its length as a DURATION instead.
 fn interval(at: When) -> Vec<String> {
-    match at.precision() {
-        Precision::Instant => vec![format!("DTSTART:{}", date_time(at.start_utc()))],
-        _ => {
-            let end = DateTime::from_timestamp(at.end(), 0).unwrap_or_else(|| at.start_utc());
-            vec![
-                format!("DTSTART;VALUE=DATE:{}", date(at.start_utc())),
-                format!("DTEND;VALUE=DATE:{}", date(end)),
-            ]
-        }
+    if at.precision() == Precision::Instant {
+        return vec![format!("DTSTART:{}", date_time(at.start_utc()))];
     }
+    let start = format!("DTSTART;VALUE=DATE:{}", date(at.start_utc()));
+    let end = match DateTime::from_timestamp(at.end(), 0) {
+        Some(end) if end.year() <= 9999 => format!("DTEND;VALUE=DATE:{}", date(end)),
+        _ => format!("DURATION:P{}D", (at.end() - at.start()) / 86_400),
+    };
+    vec![start, end]
 }
 
 pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
@@ -138,7 +138,14 @@ pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
             let tags: Vec<String> = event.tags.iter().map(|t| escape(t)).collect();
             line(out, &format!("CATEGORIES:{}", tags.join(",")))?;
         }
-        if let Some(url) = event.sources.iter().find_map(|s| s.url.as_ref()) {
+        // Validation keeps line breaks out of URLs; a URL is not TEXT and
+        // cannot be escaped, so one that slipped through is left out.
+        if let Some(url) = event
+            .sources
+            .iter()
+            .filter_map(|s| s.url.as_ref())
+            .find(|url| !url.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
             line(out, &format!("URL:{url}"))?;
         }
         line(out, "END:VEVENT")?;
@@ -186,6 +193,18 @@ mod tests {
             ["DTSTART;VALUE=DATE:20240229", "DTEND;VALUE=DATE:20240301"]
         );
         assert_eq!(at("2025-01-21T15:30:00Z"), ["DTSTART:20250121T153000Z"]);
+        assert_eq!(
+            at("9999"),
+            ["DTSTART;VALUE=DATE:99990101", "DURATION:P365D"]
+        );
+        assert_eq!(
+            at("9999-12"),
+            ["DTSTART;VALUE=DATE:99991201", "DURATION:P31D"]
+        );
+        assert_eq!(
+            at("9999-12-30"),
+            ["DTSTART;VALUE=DATE:99991230", "DTEND;VALUE=DATE:99991231"]
+        );
     }
 
     #[test]

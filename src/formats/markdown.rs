@@ -7,30 +7,57 @@ use std::io::Write;
 
 use super::export::Export;
 
-/// Escapes the characters that Markdown would read as markup.
+/// Escapes the characters that Markdown would read as markup, so that text
+/// reads exactly as written: inline markup, entities, and the markers that
+/// start a block at the beginning of a line (lists, headings, rules, quotes).
+/// Line breaks become spaces: text here is one line.
 fn escape(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(
             c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '!'
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|' | '~' | '!' | '&'
         ) {
             out.push('\\');
         }
         out.push(c);
     }
-    out
+    escape_block_start(out)
 }
 
-/// Text that may span lines, indented to stay inside a list item.
-fn indented(text: &str, indent: &str) -> String {
-    text.lines()
-        .map(|line| match line.trim() {
-            "" => String::new(),
-            line => format!("{indent}{}", escape(line)),
+/// Escapes what would start a list, a rule or a setext heading underline at
+/// the start of a line: `-`, `+`, `=`, or a number followed by `.` or `)`.
+fn escape_block_start(line: String) -> String {
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    let first = line.chars().next();
+    if matches!(first, Some('-' | '+' | '='))
+        || (digits > 0 && matches!(line[digits..].chars().next(), Some('.' | ')')))
+    {
+        let at = if digits > 0 { digits } else { 0 };
+        format!("{}\\{}", &line[..at], &line[at..])
+    } else {
+        line
+    }
+}
+
+/// Text of several lines (a summary), indented to stay inside a list item:
+/// each line escaped, lines of a paragraph joined by hard line breaks,
+/// blank lines kept between paragraphs.
+fn paragraphs(text: &str, indent: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(|line| format!("{indent}{}", escape(line)))
+                .collect::<Vec<_>>()
+                .join("\\\n")
         })
+        .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n\n")
 }
 
 pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
@@ -52,9 +79,7 @@ pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(out, "## {}", event.at.year())?;
             writeln!(out)?;
         }
-        // A title is one line: a line break in it would end the list item.
-        let title = event.title.split_whitespace().collect::<Vec<_>>().join(" ");
-        write!(out, "- **{}** — {}", event.at.human(), escape(&title))?;
+        write!(out, "- **{}** — {}", event.at.human(), escape(&event.title))?;
         if !sources.is_empty() {
             let numbers: Vec<String> = sources.iter().map(|n| format!("\\[{n}\\]")).collect();
             write!(out, " {}", numbers.join(""))?;
@@ -62,7 +87,7 @@ pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out)?;
         if let Some(summary) = &event.summary {
             writeln!(out)?;
-            writeln!(out, "{}", indented(summary, "  "))?;
+            writeln!(out, "{}", paragraphs(summary, "  "))?;
         }
         if !event.changes.is_empty() {
             writeln!(out)?;
@@ -127,6 +152,16 @@ mod tests {
     #[test]
     fn markup_in_titles_is_escaped() {
         assert_eq!(escape("a *b* [c] | d"), r"a \*b\* \[c\] \| d");
+        assert_eq!(escape("AT&amp;T"), r"AT\&amp;T");
+        assert_eq!(escape("- not a list"), r"\- not a list");
+        assert_eq!(escape("1. not a list"), r"1\. not a list");
+        assert_eq!(escape("2024) not a list"), r"2024\) not a list");
+        assert_eq!(escape("=== not a heading"), r"\=== not a heading");
+        assert_eq!(escape("two\nlines"), "two lines");
+        assert_eq!(
+            paragraphs("one\n- two\n\nthree", "  "),
+            "  one\\\n  \\- two\n\n  three"
+        );
         let mut e = testing::event("a", "2024-06", &[]);
         e.title = "# not a heading".into();
         let export = Export::new("T", entries(vec![e]));

@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, io_message};
 use crate::event::{AttrKind, Event, Located};
 use crate::when::When;
 pub use record::{Hash, Record};
@@ -549,17 +549,6 @@ fn storage(path: &Path, e: sled::Error) -> Error {
 }
 
 /// An I/O error in words, with a hint where one helps.
-fn io_message(io: &std::io::Error) -> String {
-    use std::io::ErrorKind::*;
-    match io.kind() {
-        StorageFull | FileTooLarge | QuotaExceeded => {
-            "the disk is full or a file-size limit is reached".to_string()
-        }
-        PermissionDenied => "permission denied".to_string(),
-        _ => io.to_string(),
-    }
-}
-
 fn open_error(path: &Path, e: sled::Error) -> Error {
     let message = e.to_string();
     if message.contains("could not acquire lock") {

@@ -115,8 +115,9 @@
       }
     }
   }
-  const first = data.events.length ? Math.min(...data.events.map((e) => e.start)) : 0;
-  const last = data.events.length ? Math.max(...data.events.map((e) => e.end)) : 1;
+  let first = Infinity, last = -Infinity;
+  for (const e of data.events) { first = Math.min(first, e.start); last = Math.max(last, e.end); }
+  if (!data.events.length) { first = 0; last = 1; }
   // A little room on both sides, so that the first and last marks and their ticks show whole.
   const t0 = first - (last - first) * 0.01, t1 = last + (last - first) * 0.05;
   const span = Math.max(t1 - t0, 1);
@@ -131,10 +132,12 @@
     (parent || svg).appendChild(node);
     return node;
   }
+  // The start of year y in seconds (Date.UTC would read years 0-99 as 1900-1999).
+  function yearStart(y) { const d = new Date(0); d.setUTCFullYear(y, 0, 1); return d.getTime() / 1000; }
   const y0 = new Date(t0 * 1000).getUTCFullYear(), y1 = new Date(t1 * 1000).getUTCFullYear();
   const every = Math.max(1, Math.ceil((y1 - y0 + 1) / 12));
-  for (let y = y0; y <= y1 + 1; y += every) {
-    const t = Date.UTC(y, 0, 1) / 1000;
+  for (let y = y0; data.events.length && y <= y1 + 1; y += every) {
+    const t = yearStart(y);
     if (t < t0 || t > t1) continue;
     el("line", { class: "tick-line", x1: xOf(t), x2: xOf(t), y1: top - 6, y2: height - 6 });
     el("text", { class: "tick", x: xOf(t) + 2, y: top - 10 }).textContent = String(y);
