@@ -165,19 +165,26 @@ pub fn state(store_path: &Path, args: StateArgs, out: &mut dyn Write) -> anyhow:
     snapshot.check_entities(&args.entities)?;
     let state = snapshot.state(query, &args.entities)?;
     match args.format {
-        Format::Json => print_json(out, &state_json(&state, query, &snapshot)),
+        Format::Json => state_json(&state, query, &snapshot, out),
         Format::Text => state_text(&state, query, &snapshot, out),
     }
 }
 
-fn state_json(state: &State, query: AsOf, snapshot: &Snapshot<'_>) -> Json {
-    let facts: Vec<Json> = state.facts().map(|f| shapes::fact(&f)).collect();
-    json!({
-        "at": query.at.to_string(),
-        "known_at": known_at_json(snapshot),
-        "strict": query.strict,
-        "facts": facts,
-    })
+fn state_json(
+    state: &State,
+    query: AsOf,
+    snapshot: &Snapshot<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let document = shapes::StateDocument {
+        at: query.at.to_string(),
+        known_at: snapshot.known_at().map(|k| k.to_string()),
+        strict: query.strict,
+        state,
+    };
+    serde_json::to_writer_pretty(&mut *out, &document)?;
+    writeln!(out)?;
+    Ok(())
 }
 
 fn state_text(

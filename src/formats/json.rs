@@ -91,6 +91,33 @@ pub fn fact(f: &crate::state::Fact<'_>) -> Json {
     })
 }
 
+/// A state as `state --format json` prints it, serialised fact by fact as
+/// it is written: a state of many facts never exists twice in memory.
+pub struct StateDocument<'a> {
+    pub at: String,
+    pub known_at: Option<String>,
+    pub strict: bool,
+    pub state: &'a crate::state::State,
+}
+
+impl serde::Serialize for StateDocument<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Facts<'a>(&'a crate::state::State);
+        impl serde::Serialize for Facts<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.facts().map(|f| fact(&f)))
+            }
+        }
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("at", &self.at)?;
+        map.serialize_entry("known_at", &self.known_at)?;
+        map.serialize_entry("strict", &self.strict)?;
+        map.serialize_entry("facts", &Facts(self.state))?;
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +177,31 @@ changes = [
         let line = Json::Object(event(&original[0].event)).to_string();
         let back = read_events(&line, InputFormat::JsonLines, "j").unwrap();
         assert_eq!(back[0].event, original[0].event);
+    }
+
+    #[test]
+    fn a_state_document_has_the_design_shape_in_its_order() {
+        let events = [crate::testing::event(
+            "a",
+            "2019",
+            &[(
+                "openai.cloud_providers",
+                crate::testing::add(crate::testing::r("oracle")),
+            )],
+        )];
+        let state = crate::state::replay(
+            &events,
+            crate::state::AsOf::new(When::parse("2019-06").unwrap()),
+        );
+        let document = StateDocument {
+            at: "2019-06".into(),
+            known_at: None,
+            strict: false,
+            state: &state,
+        };
+        assert_eq!(
+            serde_json::to_string(&document).unwrap(),
+            r#"{"at":"2019-06","known_at":null,"strict":false,"facts":[{"entity":"openai","attr":"cloud_providers","value":{"ref":"oracle"},"since":"2019","event":"a","uncertain":true}]}"#
+        );
     }
 }
