@@ -129,12 +129,39 @@ struct Figures {
     intervals: String,
 }
 
-/// Runs `command` to its end; returns its wall time and peak RSS (KiB).
+/// Runs `program` with `args` to its end; returns its wall time and peak
+/// RSS (KiB).
+///
+/// Linux charges a child the peak RSS of the process it was spawned from
+/// (the memory map it starts with, or shares until exec), so a child of
+/// this large benchmark process would report this process's peak. The
+/// command is therefore run by a fresh, small copy of this binary
+/// (`--measure`), which times it, reaps it with wait4 and prints both.
+fn run_measured(program: &str, args: &[&std::ffi::OsStr]) -> (Duration, u64) {
+    let output = Command::new(std::env::current_exe().expect("the bench binary"))
+        .arg("--measure")
+        .arg(program)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the measuring helper starts");
+    assert!(output.status.success(), "{program} {args:?} failed");
+    let text = String::from_utf8(output.stdout).expect("UTF-8");
+    let (micros, rss) = text.trim().split_once(' ').expect("two figures");
+    (
+        Duration::from_micros(micros.parse().expect("micros")),
+        rss.parse().expect("KiB"),
+    )
+}
+
+/// The `--measure PROGRAM ARGS...` mode: runs the program, prints its wall
+/// time (µs) and peak RSS (KiB).
 // The child is reaped by wait4, which also reports its peak RSS.
 #[allow(clippy::zombie_processes)]
-fn run_measured(command: &mut Command) -> (Duration, u64) {
+fn measure(program: &str, args: &[String]) -> ! {
     let started = Instant::now();
-    let child = command
+    let child = Command::new(program)
+        .args(args)
         .stdout(Stdio::null())
         .spawn()
         .expect("the command starts");
@@ -145,11 +172,12 @@ fn run_measured(command: &mut Command) -> (Duration, u64) {
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     let elapsed = started.elapsed();
     assert_eq!(pid, child.id() as i32, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{command:?} failed"
-    );
-    (elapsed, usage.ru_maxrss as u64)
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        eprintln!("{program} {args:?} failed");
+        std::process::exit(1);
+    }
+    println!("{} {}", elapsed.as_micros(), usage.ru_maxrss);
+    std::process::exit(0);
 }
 
 fn dir_size(path: &Path) -> u64 {
@@ -201,11 +229,13 @@ fn bench_size(args: &Args, events: usize, work: &Path) -> Figures {
     let _ = std::fs::remove_dir_all(&store_path);
     let binary = env!("CARGO_BIN_EXE_chronik");
     let (took, rss) = run_measured(
-        Command::new(binary)
-            .arg("--store")
-            .arg(&store_path)
-            .arg("import")
-            .arg(&jsonl),
+        binary,
+        &[
+            "--store".as_ref(),
+            store_path.as_os_str(),
+            "import".as_ref(),
+            jsonl.as_os_str(),
+        ],
     );
     figures.import_secs = took.as_secs_f64();
     figures.import_rss_kb = rss;
@@ -313,10 +343,16 @@ fn bench_size(args: &Args, events: usize, work: &Path) -> Figures {
     for _ in 0..5 {
         let at = day(&mut rng, args.years).to_string();
         let (took, rss) = run_measured(
-            Command::new(binary)
-                .arg("--store")
-                .arg(&store_path)
-                .args(["state", "--at", &at, "--format", "json"]),
+            binary,
+            &[
+                "--store".as_ref(),
+                store_path.as_os_str(),
+                "state".as_ref(),
+                "--at".as_ref(),
+                at.as_ref(),
+                "--format".as_ref(),
+                "json".as_ref(),
+            ],
         );
         samples.push(took);
         figures.query_rss_kb = figures.query_rss_kb.max(rss);
@@ -723,6 +759,10 @@ fn tune_intervals(args: &Args, path: &Path) -> String {
 }
 
 fn main() {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some("--measure") {
+        measure(&raw[2], &raw[3..]);
+    }
     let args = args();
     std::fs::create_dir_all(&args.out).unwrap();
     let work = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
