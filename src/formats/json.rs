@@ -11,19 +11,37 @@ use crate::event::{Event, Op, Value, format_amount};
 /// `{"ref": ...}`, `{"date": ...}`, `{"amount": ..., "unit": ...}` (an
 /// integral amount without a fraction).
 pub fn value(v: &Value) -> Json {
-    match v {
-        Value::Text(s) => json!(s),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::Bool(b) => json!(b),
-        Value::Ref(id) => json!({ "ref": id }),
-        Value::Date(w) => json!({ "date": w.to_string() }),
-        Value::Amount { amount, unit } => {
-            let number: Json = match format_amount(*amount).parse::<i64>() {
-                Ok(integral) => json!(integral),
-                Err(_) => json!(amount),
-            };
-            json!({ "amount": number, "unit": unit })
+    serde_json::to_value(ValueShape(v)).expect("a value always serialises")
+}
+
+/// A value, serialisable in its JSON shape (see [`value`]) without building
+/// a JSON tree first.
+pub struct ValueShape<'a>(pub &'a Value);
+
+impl serde::Serialize for ValueShape<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let one = |serializer: S, key: &str, value: &str| {
+            let mut map = serializer.serialize_map(Some(1))?;
+            map.serialize_entry(key, value)?;
+            map.end()
+        };
+        match self.0 {
+            Value::Text(s) => serializer.serialize_str(s),
+            Value::Int(i) => serializer.serialize_i64(*i),
+            Value::Float(f) => serializer.serialize_f64(*f),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Ref(id) => one(serializer, "ref", id),
+            Value::Date(w) => one(serializer, "date", &w.to_string()),
+            Value::Amount { amount, unit } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                match format_amount(*amount).parse::<i64>() {
+                    Ok(integral) => map.serialize_entry("amount", &integral)?,
+                    Err(_) => map.serialize_entry("amount", amount)?,
+                }
+                map.serialize_entry("unit", unit)?;
+                map.end()
+            }
         }
     }
 }
@@ -81,14 +99,26 @@ pub fn event(e: &Event) -> Map<String, Json> {
 
 /// One fact of a state, as `state --format json` prints it.
 pub fn fact(f: &crate::state::Fact<'_>) -> Json {
-    json!({
-        "entity": f.entity,
-        "attr": f.attr,
-        "value": value(f.value),
-        "since": f.provenance.since.to_string(),
-        "event": &*f.provenance.event,
-        "uncertain": f.provenance.uncertain,
-    })
+    serde_json::to_value(FactShape(*f)).expect("a fact always serialises")
+}
+
+/// A fact, serialisable in its JSON shape (see [`fact`]) without building a
+/// JSON tree first.
+pub struct FactShape<'a>(pub crate::state::Fact<'a>);
+
+impl serde::Serialize for FactShape<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let f = self.0;
+        let mut map = serializer.serialize_map(Some(6))?;
+        map.serialize_entry("entity", f.entity)?;
+        map.serialize_entry("attr", f.attr)?;
+        map.serialize_entry("value", &ValueShape(f.value))?;
+        map.serialize_entry("since", &f.provenance.since.to_string())?;
+        map.serialize_entry("event", &*f.provenance.event)?;
+        map.serialize_entry("uncertain", &f.provenance.uncertain)?;
+        map.end()
+    }
 }
 
 /// A state as `state --format json` prints it, serialised fact by fact as
@@ -106,7 +136,7 @@ impl serde::Serialize for StateDocument<'_> {
         struct Facts<'a>(&'a crate::state::State);
         impl serde::Serialize for Facts<'_> {
             fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(self.0.facts().map(|f| fact(&f)))
+                serializer.collect_seq(self.0.facts().map(FactShape))
             }
         }
         let mut map = serializer.serialize_map(Some(4))?;
