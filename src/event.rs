@@ -5,8 +5,8 @@
 //! This module knows nothing of files or the store: readers in
 //! `formats` build events, the store keeps them, `state` replays them.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::fmt;
 
 use crate::when::When;
@@ -548,7 +548,7 @@ impl Event {
                 ));
             }
         }
-        let mut kinds: HashMap<(&str, &str), AttrKind> = HashMap::new();
+        let mut kinds: HashMap<(&str, &str), AttrKind> = HashMap::default();
         for (i, change) in self.changes.iter().enumerate() {
             let field = |name: &str| format!("changes[{i}].{name}");
             let target = change.target();
@@ -621,7 +621,7 @@ pub struct BatchCheck {
     /// `None` for the store).
     kinds: HashMap<String, (AttrKind, Option<Box<str>>)>,
     /// The attributes this batch uses first, as `entity NUL attr`.
-    fresh: std::collections::HashSet<String>,
+    fresh: FxHashSet<String>,
     /// A buffer for building keys without allocating.
     key: String,
 }

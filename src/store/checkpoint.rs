@@ -18,12 +18,21 @@
 //! a checkpoint's position (a backdated event, a correction) removes it
 //! before the batch is published; new checkpoints are built after.
 //!
-//! Stored value: `[version 1][max_end i64 BE][requires u64 BE][count u64 BE]
-//! [body]`, `count` the number of records at or before its position, the
-//! body the bincode of `BodyV1`, strings (entities, attributes, event ids)
-//! interned once.
+//! Stored as a header and the body in parts, so that sled (which keeps up to
+//! 16 entries in a node and rewrites whole nodes) never handles values of
+//! many megabytes:
+//!
+//! - `h ‖ position` → `[version 2][max_end i64 BE][requires u64 BE]
+//!   [count u64 BE][parts u32 BE]`, `count` the number of records at or
+//!   before the position;
+//! - `p ‖ position ‖ part u32 BE` → up to 64 KiB of the body, the bincode of
+//!   `BodyV1`, strings (entities, attributes, event ids) interned once.
+//!
+//! The header and the parts are written in one sled batch. Version 1 kept
+//! header and body in one value under the bare position; such entries are
+//! not read, and the next build replaces them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,9 +43,16 @@ use crate::event::Value;
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
-const VERSION: u8 = 1;
-const HEADER: usize = 25;
+const VERSION: u8 = 2;
+const HEADER: usize = 29;
 const DECODE_LIMIT: usize = 1 << 30;
+/// The key prefixes of headers and of body parts.
+const HEADERS: u8 = b'h';
+const PARTS: u8 = b'p';
+/// The largest body part.
+const PART_BYTES: usize = 64 << 10;
+/// The length of a version-1 key: a bare position.
+const LEGACY_KEY: usize = 16;
 
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
@@ -97,18 +113,8 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// Encodes a checkpoint.
-#[cfg(test)]
-pub fn encode(header: Header, resume: &Resume) -> Vec<u8> {
-    encode_parts(header, &resume.state, resume.expiries.iter())
-}
-
-/// Encodes a checkpoint from a state and its pending expiries, in order.
-fn encode_parts<'a>(
-    header: Header,
-    state: &'a State,
-    expiries: impl Iterator<Item = &'a Expiry>,
-) -> Vec<u8> {
+/// Encodes a checkpoint's body from a state and its pending expiries, in order.
+fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>) -> Vec<u8> {
     let mut strings = Strings::default();
     let slots: Vec<SlotV1<&str>> = state
         .slots()
@@ -141,35 +147,47 @@ fn encode_parts<'a>(
         slots,
         expiries,
     };
-    let mut bytes = Vec::with_capacity(1 << 16);
-    bytes.push(VERSION);
-    bytes.extend_from_slice(&header.max_end.to_be_bytes());
-    bytes.extend_from_slice(&header.requires.to_be_bytes());
-    bytes.extend_from_slice(&header.count.to_be_bytes());
-    bincode::serde::encode_into_std_write(&body, &mut bytes, bincode::config::standard())
-        .expect("writing to a Vec cannot fail");
+    bincode::serde::encode_to_vec(&body, bincode::config::standard())
+        .expect("encoding to a Vec cannot fail")
+}
+
+/// Encodes a checkpoint's header, saying how many parts its body has.
+fn encode_header(header: Header, parts: u32) -> [u8; HEADER] {
+    let mut bytes = [0; HEADER];
+    bytes[0] = VERSION;
+    bytes[1..9].copy_from_slice(&header.max_end.to_be_bytes());
+    bytes[9..17].copy_from_slice(&header.requires.to_be_bytes());
+    bytes[17..25].copy_from_slice(&header.count.to_be_bytes());
+    bytes[25..29].copy_from_slice(&parts.to_be_bytes());
     bytes
 }
 
-/// Reads a checkpoint's header.
-pub fn header(bytes: &[u8]) -> Option<Header> {
-    if bytes.len() < HEADER || bytes[0] != VERSION {
+/// Reads a checkpoint's header and the number of parts of its body.
+fn decode_header(bytes: &[u8]) -> Option<(Header, u32)> {
+    if bytes.len() != HEADER || bytes[0] != VERSION {
         return None;
     }
-    Some(Header {
+    let header = Header {
         max_end: i64::from_be_bytes(bytes[1..9].try_into().ok()?),
         requires: u64::from_be_bytes(bytes[9..17].try_into().ok()?),
         count: u64::from_be_bytes(bytes[17..25].try_into().ok()?),
-    })
+    };
+    Some((header, u32::from_be_bytes(bytes[25..29].try_into().ok()?)))
 }
 
-/// Decodes a checkpoint's state.
-pub fn decode(bytes: &[u8]) -> std::result::Result<Resume, String> {
-    header(bytes).ok_or("unknown checkpoint version")?;
+fn header_key(position: &[u8]) -> Vec<u8> {
+    [&[HEADERS][..], position].concat()
+}
+
+fn part_key(position: &[u8], part: u32) -> Vec<u8> {
+    [&[PARTS][..], position, &part.to_be_bytes()].concat()
+}
+
+/// Decodes a checkpoint's body.
+fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, _): (BodyV1<String>, usize) =
-        bincode::serde::decode_from_slice(&bytes[HEADER..], config)
-            .map_err(|e| format!("checkpoint does not decode: {e}"))?;
+    let (body, _): (BodyV1<String>, usize) = bincode::serde::decode_from_slice(bytes, config)
+        .map_err(|e| format!("checkpoint does not decode: {e}"))?;
     let strings = body.strings;
     let string = |i: u32| {
         strings
@@ -247,14 +265,91 @@ impl Store {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Removes every checkpoint at or after `position` (a `by_time`
-    /// element): a write landed there.
-    pub(super) fn invalidate_checkpoints(&self, position: &[u8]) -> Result<()> {
-        for entry in self.checkpoints.range(position..) {
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            self.checkpoints.remove(key).map_err(|e| self.storage(e))?;
+    /// Stores a checkpoint at `position` (a `by_time` element): its header
+    /// and its body in parts, all in one batch.
+    pub(super) fn put_checkpoint(
+        &self,
+        position: &[u8],
+        header: Header,
+        body: &[u8],
+    ) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut parts = 0u32;
+        for part in body.chunks(PART_BYTES) {
+            batch.insert(part_key(position, parts), part);
+            parts += 1;
         }
-        Ok(())
+        batch.insert(header_key(position), &encode_header(header, parts)[..]);
+        self.checkpoints
+            .apply_batch(batch)
+            .map_err(|e| self.storage(e))
+    }
+
+    /// Every checkpoint header, in replay order: (position, header, parts).
+    fn checkpoint_headers(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Header, u32)>> + '_ {
+        self.checkpoints.scan_prefix([HEADERS]).map(|entry| {
+            let (key, bytes) = entry.map_err(|e| self.storage(e))?;
+            let (header, parts) = decode_header(&bytes)
+                .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
+            Ok((key[1..].to_vec(), header, parts))
+        })
+    }
+
+    /// The body of the checkpoint at `position`, from its `parts` parts.
+    fn checkpoint_body(&self, position: &[u8], parts: u32) -> Result<Resume> {
+        let mut body = Vec::new();
+        let mut found = 0;
+        for entry in self
+            .checkpoints
+            .scan_prefix(&part_key(position, 0)[..=position.len()])
+        {
+            let (key, part) = entry.map_err(|e| self.storage(e))?;
+            if key[..] != part_key(position, found)[..] {
+                return Err(Error::Corrupt(
+                    "a checkpoint's parts are out of order".into(),
+                ));
+            }
+            body.extend_from_slice(&part);
+            found += 1;
+        }
+        if found != parts {
+            return Err(Error::Corrupt(format!(
+                "a checkpoint has {found} of its {parts} parts"
+            )));
+        }
+        decode_body(&body).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))
+    }
+
+    /// Removes every checkpoint at or after `position` (a `by_time`
+    /// element): a write landed there. Version-1 entries go too.
+    pub(super) fn invalidate_checkpoints(&self, position: &[u8]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for prefix in [HEADERS, PARTS] {
+            let from = [&[prefix][..], position].concat();
+            for entry in self.checkpoints.range(from..vec![prefix + 1]) {
+                let (key, _) = entry.map_err(|e| self.storage(e))?;
+                batch.remove(key);
+            }
+        }
+        self.remove_legacy_checkpoints(&mut batch)?;
+        self.checkpoints
+            .apply_batch(batch)
+            .map_err(|e| self.storage(e))
+    }
+
+    /// Adds to `batch` the removal of every version-1 checkpoint.
+    fn remove_legacy_checkpoints(&self, batch: &mut sled::Batch) -> Result<bool> {
+        let mut any = false;
+        for entry in self.checkpoints.iter().keys() {
+            let key = entry.map_err(|e| self.storage(e))?;
+            if key.len() == LEGACY_KEY {
+                batch.remove(key);
+                any = true;
+            }
+        }
+        Ok(any)
     }
 
     /// The nearest checkpoint that may serve `query` in a snapshot at
@@ -264,15 +359,15 @@ impl Store {
         query: AsOf,
         head: u64,
     ) -> Result<Option<(Vec<u8>, Resume)>> {
-        let before = keys::time(query.end(), 0);
-        for entry in self.checkpoints.range(..&before[..]).rev() {
+        let before = header_key(&keys::time(query.end(), 0));
+        for entry in self.checkpoints.range(vec![HEADERS]..before).rev() {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            let header = header(&bytes)
-                .ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?;
+            let (header, parts) = decode_header(&bytes)
+                .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
             if header.max_end <= query.end() && header.requires <= head {
-                let resume =
-                    decode(&bytes).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))?;
-                return Ok(Some((key.to_vec(), resume)));
+                let position = key[1..].to_vec();
+                let resume = self.checkpoint_body(&position, parts)?;
+                return Ok(Some((position, resume)));
             }
         }
         Ok(None)
@@ -291,27 +386,34 @@ impl Store {
         if every == 0 {
             return Ok(0);
         }
+        // A store written by an earlier chronik: its checkpoints are
+        // replaced by ones in the current layout.
+        let mut legacy = sled::Batch::default();
+        let rebuild_all = if self.remove_legacy_checkpoints(&mut legacy)? {
+            self.checkpoints
+                .apply_batch(legacy)
+                .map_err(|e| self.storage(e))?;
+            true
+        } else {
+            rebuild_all
+        };
         let snapshot = self.latest()?;
-        let last = self.checkpoints.last().map_err(|e| self.storage(e))?;
+        let last = self.checkpoint_headers().next_back().transpose()?;
         // Every record lies at exactly one position: those after the last
         // checkpoint are the ones it does not count. A backdated append
         // removes the checkpoints after it; rebuilding them only once twice
         // an interval has gathered keeps such appends cheap, and queries
         // replay at most two intervals.
-        let counted = match &last {
-            Some((_, bytes)) => {
-                header(bytes)
-                    .ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?
-                    .count
-            }
-            None => 0,
-        };
+        let counted = last.as_ref().map_or(0, |(_, header, _)| header.count);
         let since = snapshot.head() - counted;
         if since < every || (last.is_some() && since < 2 * every && !rebuild_all) {
             return Ok(0);
         }
-        let (mut builder, from) = match &last {
-            Some((key, bytes)) => (Builder::resume(bytes)?, Some(key.to_vec())),
+        let (mut builder, from) = match last {
+            Some((position, header, parts)) => {
+                let resume = self.checkpoint_body(&position, parts)?;
+                (Builder::resume(header, resume), Some(position))
+            }
             None => (Builder::new(), None),
         };
         let mut built = 0;
@@ -319,13 +421,50 @@ impl Store {
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
             if builder.header.count % every == 0 {
-                self.checkpoints
-                    .insert(keys::time(start, seq), builder.encode())
-                    .map_err(|e| self.storage(e))?;
+                self.put_checkpoint(&keys::time(start, seq), builder.header, &builder.encode())?;
                 built += 1;
             }
         }
         Ok(built)
+    }
+
+    /// The checkpoint at `position`, if there is one (for tests).
+    #[cfg(test)]
+    pub(super) fn read_checkpoint(&self, position: &[u8]) -> Result<Option<(Header, Resume)>> {
+        let Some(bytes) = self
+            .checkpoints
+            .get(header_key(position))
+            .map_err(|e| self.storage(e))?
+        else {
+            return Ok(None);
+        };
+        let (header, parts) = decode_header(&bytes)
+            .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
+        Ok(Some((header, self.checkpoint_body(position, parts)?)))
+    }
+
+    /// Replaces the checkpoint at `position` (for tests).
+    #[cfg(test)]
+    pub(super) fn write_checkpoint(
+        &self,
+        position: &[u8],
+        header: Header,
+        resume: &Resume,
+    ) -> Result<()> {
+        self.invalidate_checkpoints(position)?;
+        self.put_checkpoint(
+            position,
+            header,
+            &encode_body(&resume.state, resume.expiries.iter()),
+        )
+    }
+
+    /// The positions of every checkpoint, in replay order (for tests).
+    #[cfg(test)]
+    pub(super) fn checkpoint_positions(&self) -> Result<Vec<Vec<u8>>> {
+        self.checkpoint_headers()
+            .map(|h| h.map(|(position, ..)| position))
+            .collect()
     }
 
     /// Compares every checkpoint with a fresh replay at its position: the
@@ -333,10 +472,19 @@ impl Store {
     pub(super) fn check_checkpoints(
         &self,
     ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
-        let mut checkpoints = self.checkpoints.iter().peekable();
-        if checkpoints.peek().is_none() {
+        let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
+        if headers.is_empty() {
             return Ok(Ok(0));
         }
+        // Every part must belong to a header.
+        let claimed: u64 = headers.iter().map(|(_, _, parts)| u64::from(*parts)).sum();
+        if self.checkpoints.scan_prefix([PARTS]).count() as u64 != claimed {
+            return Ok(Err((
+                None,
+                "the checkpoints' parts do not match their headers".into(),
+            )));
+        }
+        let mut checkpoints = headers.iter().peekable();
         let snapshot = self.latest()?;
         let mut builder = Builder::new();
         let mut checked = 0;
@@ -344,8 +492,7 @@ impl Store {
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
             let key = keys::time(start, seq);
-            while let Some(entry) = checkpoints.peek() {
-                let (at, bytes) = entry.as_ref().map_err(|e| self.storage(e.clone()))?;
+            while let Some((at, header, parts)) = checkpoints.peek() {
                 if at[..] > key[..] {
                     break;
                 }
@@ -355,9 +502,9 @@ impl Store {
                         "a checkpoint sits where there is no event".into(),
                     )));
                 }
-                if header(bytes) != Some(builder.header)
-                    || decode(bytes).ok() != Some(builder.replay.suspend())
-                {
+                let differs = *header != builder.header
+                    || self.checkpoint_body(at, *parts).ok() != Some(builder.replay.suspend());
+                if differs {
                     return Ok(Err((
                         Some(seq),
                         "the checkpoint differs from a fresh replay up to it".into(),
@@ -393,14 +540,11 @@ impl Builder {
     }
 
     /// Continues from a stored checkpoint.
-    fn resume(bytes: &[u8]) -> Result<Builder> {
-        let header =
-            header(bytes).ok_or_else(|| Error::Corrupt("a checkpoint is unreadable".into()))?;
-        let resume = decode(bytes).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))?;
-        Ok(Builder {
+    fn resume(header: Header, resume: Resume) -> Builder {
+        Builder {
             replay: Replay::resume(all_certain(), resume),
             header,
-        })
+        }
     }
 
     /// Takes the record at the next position in replay order.
@@ -425,8 +569,7 @@ impl Builder {
     }
 
     fn encode(&self) -> Vec<u8> {
-        encode_parts(
-            self.header,
+        encode_body(
             self.replay.state(),
             self.replay.pending_expiries().into_iter(),
         )

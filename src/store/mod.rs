@@ -57,6 +57,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// sled's page cache; its default (1 GiB) is far more than chronik needs.
 const CACHE_BYTES: u64 = 64 << 20;
 
+/// The zstd level sled compresses new stores' pages with: the lowest, as
+/// compression is on every write's path (BENCHMARKS.md has the figures).
+const COMPRESSION_LEVEL: i32 = 1;
+
 /// The sled trees of a store.
 const TREES: [&[u8]; 8] = [
     b"checkpoints",
@@ -222,6 +226,8 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
+            .use_compression(sled_compresses(path)?)
+            .compression_factor(COMPRESSION_LEVEL)
             .open()
             .map_err(|e| open_error(path, e))?;
         // Another program's sled database is left alone.
@@ -668,6 +674,27 @@ fn remove_interrupted_snapshots(path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether sled compresses the store's pages: yes for a new store; an
+/// existing one keeps the setting it was created with, which sled records
+/// in its `conf` file and refuses to change.
+fn sled_compresses(path: &Path) -> Result<bool> {
+    let conf = match std::fs::read(path.join("conf")) {
+        Ok(conf) => conf,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(source) => {
+            return Err(Error::Io {
+                action: "read the store's configuration",
+                path: path.join("conf"),
+                source,
+            });
+        }
+    };
+    // Lines "key: value", then a 4-byte checksum that sled checks itself.
+    Ok(conf
+        .split(|&b| b == b'\n')
+        .any(|line| line == b"use_compression: true"))
 }
 
 /// Refuses, before sled touches anything, a path that is not (and cannot

@@ -681,21 +681,60 @@ fn checkpointed() -> (tempfile::TempDir, Store) {
 #[test]
 fn checkpoints_are_built_and_verified() {
     let (_dir, store) = checkpointed();
-    assert_eq!(store.checkpoints.len(), 5);
+    let positions = store.checkpoint_positions().unwrap();
+    assert_eq!(positions.len(), 5);
     let verified = store.verify().unwrap().unwrap();
     assert_eq!(verified.checkpoints, 5);
     // A checkpoint that differs from a fresh replay is found.
-    let (key, bytes) = store.checkpoints.iter().nth(2).unwrap().unwrap();
-    let mut resume = checkpoint::decode(&bytes).unwrap();
+    let (header, mut resume) = store.read_checkpoint(&positions[2]).unwrap().unwrap();
     resume.state = State::new();
-    let header = checkpoint::header(&bytes).unwrap();
     store
-        .checkpoints
-        .insert(key, checkpoint::encode(header, &resume))
+        .write_checkpoint(&positions[2], header, &resume)
         .unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
     assert!(p.what.contains("differs from a fresh replay"), "{p}");
+}
+
+#[test]
+fn a_checkpoint_part_without_its_header_is_found() {
+    let (_dir, store) = checkpointed();
+    let positions = store.checkpoint_positions().unwrap();
+    let mut orphan = vec![b'p'];
+    orphan.extend_from_slice(&positions[0]);
+    orphan.extend_from_slice(&u32::MAX.to_be_bytes());
+    store.checkpoints.insert(orphan, &b"x"[..]).unwrap();
+    let p = problem(&store);
+    assert_eq!(p.tree, "checkpoints");
+    assert!(p.what.contains("parts do not match"), "{p}");
+}
+
+#[test]
+fn checkpoints_of_the_first_layout_are_ignored_then_replaced() {
+    let (_dir, store) = checkpointed();
+    let at = |store: &Store| {
+        store
+            .latest()
+            .unwrap()
+            .state(AsOf::new(w("2022")), &[])
+            .unwrap()
+    };
+    let expected = at(&store);
+    // A version-1 entry: a bare position, its value unreadable today.
+    let positions = store.checkpoint_positions().unwrap();
+    store.checkpoints.clear().unwrap();
+    store
+        .checkpoints
+        .insert(&positions[1][..], &b"\x01old"[..])
+        .unwrap();
+    assert_eq!(at(&store), expected);
+    store.verify().unwrap().unwrap();
+    // The next build replaces it with checkpoints in the current layout.
+    assert_eq!(store.build_checkpoints(false).unwrap(), 5);
+    assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
+    assert_eq!(store.checkpoint_positions().unwrap(), positions);
+    assert_eq!(at(&store), expected);
+    assert_eq!(store.verify().unwrap().unwrap().checkpoints, 5);
 }
 
 #[test]
@@ -766,4 +805,27 @@ fn a_store_closed_by_this_process_opens_again_at_once() {
     }
     let store = Store::open(&dir.path().join("s"), OpenMode::Existing).unwrap();
     assert_eq!(store.head().unwrap().seq, rounds * 300);
+}
+
+#[test]
+fn new_stores_are_compressed_and_existing_ones_keep_their_setting() {
+    let conf = |dir: &std::path::Path| {
+        String::from_utf8_lossy(&std::fs::read(dir.join("conf")).unwrap()).into_owned()
+    };
+    let (dir, store) = fresh();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    drop(store);
+    let made = conf(&dir.path().join("s"));
+    assert!(made.contains("use_compression: true"), "{made:?}");
+    // A store made without compression (as chronik once made them) opens,
+    // takes writes and stays as it was made.
+    let old = tempfile::tempdir().unwrap();
+    drop(sled::Config::new().path(old.path()).open().unwrap());
+    assert!(conf(old.path()).contains("use_compression: false"));
+    let store = Store::open(old.path(), OpenMode::CreateIfMissing).unwrap();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    drop(store);
+    let store = Store::open(old.path(), OpenMode::Existing).unwrap();
+    assert_eq!(store.head().unwrap().seq, 1);
+    assert!(conf(old.path()).contains("use_compression: false"));
 }
