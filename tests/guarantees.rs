@@ -129,7 +129,7 @@ fn a_store_from_a_newer_format_is_refused() {
     let stderr = env.fails(&["state"], 1);
     assert!(
         stderr.contains(
-            "has format version 99, but this chronik reads only up to version 1; upgrade chronik"
+            "has format version 99, but this chronik reads only up to version 2; upgrade chronik"
         ),
         "{stderr}"
     );
@@ -252,11 +252,18 @@ fn a_full_disk_is_an_error_and_the_store_stays_sound() {
     assert_eq!(env.ok(&["log", "--format", "json"]), before);
 }
 
-/// The committed store in tests/fixtures/store-format-1, written by format
-/// version 1 (see tests/fixtures/README.md for how it was made).
+/// The committed stores in tests/fixtures/store-format-N, written by each
+/// format version (see tests/fixtures/README.md for how they were made).
 #[test]
-fn a_store_written_by_format_1_still_reads() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format-1");
+fn stores_written_by_every_format_version_still_read() {
+    for version in 1..=chronik::store::FORMAT_VERSION {
+        stored_by_format_version_still_reads(version);
+    }
+}
+
+fn stored_by_format_version_still_reads(version: u32) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("tests/fixtures/store-format-{version}"));
     let manifest: Json =
         serde_json::from_str(&std::fs::read_to_string(fixture.with_extension("json")).unwrap())
             .unwrap();
@@ -272,6 +279,25 @@ fn a_store_written_by_format_1_still_reads() {
     }
     let history = env.json(&["history", "openai", "--known-at", "#4"]);
     assert_eq!(history["changes"].as_array().unwrap().len(), 8);
+    // A write makes it a store of the current format: its old pages still
+    // read, next to new ones, and the old answers stay.
+    env.ok(&[
+        "add",
+        "--id",
+        "later",
+        "--at",
+        "2031",
+        "--title",
+        "Later",
+        "--set",
+        "openai.later=true",
+    ]);
+    env.ok(&["verify"]);
+    for (at, expected) in manifest["states"].as_object().unwrap() {
+        assert_eq!(&env.json(&["state", "--at", at]), expected, "state at {at}");
+    }
+    let later = env.json(&["state", "--at", "2031", "--entity", "openai"]);
+    assert!(later.to_string().contains("\"later\""), "{later}");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

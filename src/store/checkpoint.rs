@@ -25,8 +25,9 @@
 //! - `h ‖ position` → `[version 2][max_end i64 BE][requires u64 BE]
 //!   [count u64 BE][parts u32 BE]`, `count` the number of records at or
 //!   before the position;
-//! - `p ‖ position ‖ part u32 BE` → up to 64 KiB of the body, the bincode of
-//!   `BodyV1`, strings (entities, attributes, event ids) interned once.
+//! - `p ‖ position ‖ part u32 BE` → up to 64 KiB of the body: a zstd frame
+//!   of the bincode of `BodyV1`, strings (entities, attributes, event ids)
+//!   interned once.
 //!
 //! The header and the parts are written in one sled batch. Version 1 kept
 //! header and body in one value under the bare position; such entries are
@@ -37,7 +38,7 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::record::{ValueV1, WhenV1};
-use super::{Snapshot, Store, keys};
+use super::{Snapshot, Store, compress, keys};
 use crate::error::{Error, Result};
 use crate::event::Value;
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
@@ -147,8 +148,9 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
         slots,
         expiries,
     };
-    bincode::serde::encode_to_vec(&body, bincode::config::standard())
-        .expect("encoding to a Vec cannot fail")
+    let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard())
+        .expect("encoding to a Vec cannot fail");
+    compress::compress(bytes)
 }
 
 /// Encodes a checkpoint's header, saying how many parts its body has.
@@ -318,6 +320,10 @@ impl Store {
             return Err(Error::Corrupt(format!(
                 "a checkpoint has {found} of its {parts} parts"
             )));
+        }
+        if compress::is_compressed(&body) {
+            body = compress::decompress(&body, DECODE_LIMIT)
+                .ok_or_else(|| Error::Corrupt("a checkpoint does not decompress".into()))?;
         }
         decode_body(&body).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))
     }

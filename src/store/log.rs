@@ -2,14 +2,17 @@
 //!
 //! Page `p` (key: `p` as u64 big-endian) holds the records with seq
 //! `p * RECORDS_PER_PAGE + 1` to `(p + 1) * RECORDS_PER_PAGE`, each as a
-//! LEB128 length and the record's bytes (the page format of [`super::pages`]).
-//! Appending fills the last page and starts new ones; each page is written
+//! LEB128 length and the record's bytes (the page format of [`super::pages`]),
+//! compressed as one zstd frame (see [`super::compress`]; pages of format
+//! version 1 are not, and read as they are). Appending fills the last page and starts new ones; each page is written
 //! whole, so a crash leaves whole pages, and recovery cuts them back to the
 //! head.
 
 use sled::{IVec, Tree};
 
+use super::compress;
 use super::pages::{BadPage, elements, push_element};
+use super::record::MAX_EVENT_BYTES;
 
 /// Records per page: a page of typical events is 20 to 40 KiB.
 pub const RECORDS_PER_PAGE: u64 = 32;
@@ -17,11 +20,29 @@ pub const RECORDS_PER_PAGE: u64 = 32;
 /// How many pages one sled batch writes.
 const PAGES_PER_BATCH: usize = 64;
 
+/// The most a page can hold once decompressed: full records, their hashes
+/// and headers, and their lengths.
+const PAGE_LIMIT: usize = RECORDS_PER_PAGE as usize * (MAX_EVENT_BYTES + 1024);
+
+/// A stored page's bytes, decompressed if they were compressed.
+fn open_page(page: u64, stored: IVec) -> Result<IVec, LogError> {
+    if !compress::is_compressed(&stored) {
+        return Ok(stored);
+    }
+    compress::decompress(&stored, PAGE_LIMIT)
+        .map(IVec::from)
+        .ok_or(LogError::BadPage(page))
+}
+
+/// How many decoded pages a log keeps.
+const CACHED_PAGES: usize = 8;
+
 pub struct Log {
     tree: Tree,
-    /// The page read last, decoded: replay reads records of the same page
-    /// one after another.
-    last: std::sync::Mutex<Option<(u64, Page)>>,
+    /// The pages read last, decoded, the latest first: replay reads records
+    /// of the same page one after another, and an event appended out of
+    /// date order sends it to another page and back.
+    cached: std::sync::Mutex<std::collections::VecDeque<(u64, Page)>>,
 }
 
 /// A log error: the storage engine's, or a page that does not decode.
@@ -54,21 +75,25 @@ impl Log {
     pub fn new(tree: Tree) -> Log {
         Log {
             tree,
-            last: std::sync::Mutex::new(None),
+            cached: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(CACHED_PAGES)),
         }
     }
 
     fn page(&self, page: u64) -> Result<Option<Page>, LogError> {
-        let Some(bytes) = self.tree.get(page.to_be_bytes())? else {
+        let Some(stored) = self.tree.get(page.to_be_bytes())? else {
             return Ok(None);
         };
+        let bytes = open_page(page, stored)?;
         let spans = elements(&bytes).map_err(|BadPage| LogError::BadPage(page))?;
         Ok(Some((bytes, spans)))
     }
 
-    /// Forgets the cached page (every write does).
+    /// Forgets the cached pages (every write does).
     fn forget(&self) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// The stored bytes of record `seq`, if there are any.
@@ -77,13 +102,25 @@ impl Log {
             return Ok(None);
         }
         let (page, index) = page_of(seq);
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.as_ref().is_none_or(|(cached, _)| *cached != page) {
-            *last = self.page(page)?.map(|read| (page, read));
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        match cached.iter().position(|(p, _)| *p == page) {
+            Some(0) => {}
+            Some(i) => {
+                let hit = cached.remove(i).expect("found");
+                cached.push_front(hit);
+            }
+            None => {
+                let Some(read) = self.page(page)? else {
+                    return Ok(None);
+                };
+                if cached.len() == CACHED_PAGES {
+                    cached.pop_back();
+                }
+                cached.push_front((page, read));
+            }
         }
-        Ok(last.as_ref().and_then(|(_, (bytes, spans))| {
-            spans.get(index).map(|&(at, len)| bytes.subslice(at, len))
-        }))
+        let (_, (bytes, spans)) = &cached[0];
+        Ok(spans.get(index).map(|&(at, len)| bytes.subslice(at, len)))
     }
 
     /// Appends `records`, which take the seqs from `first` on; `first` must
@@ -111,7 +148,7 @@ impl Log {
             for record in &rest[..room] {
                 push_element(&mut bytes, record);
             }
-            batch.insert(&page.to_be_bytes(), bytes);
+            batch.insert(&page.to_be_bytes(), compress::compress(bytes));
             pages += 1;
             if pages >= PAGES_PER_BATCH {
                 self.tree.apply_batch(std::mem::take(&mut batch))?;
@@ -140,7 +177,8 @@ impl Log {
                 && spans.len() > index + 1
             {
                 let (at, len) = spans[index];
-                self.tree.insert(page.to_be_bytes(), &bytes[..at + len])?;
+                let kept = compress::compress(bytes[..at + len].to_vec());
+                self.tree.insert(page.to_be_bytes(), kept)?;
             }
         }
         Ok(())
@@ -182,6 +220,10 @@ impl Log {
                     Ok(k) => u64::from_be_bytes(k),
                     Err(_) => return Some(Err(LogError::BadPage(u64::MAX))),
                 };
+                let bytes = match open_page(page, bytes) {
+                    Ok(bytes) => bytes,
+                    Err(e) => return Some(Err(e)),
+                };
                 let spans = match elements(&bytes) {
                     Ok(spans) => spans,
                     Err(BadPage) => return Some(Err(LogError::BadPage(page))),
@@ -207,7 +249,8 @@ impl Log {
                 },
             );
         }
-        self.tree.insert(page.to_be_bytes(), new)?;
+        self.tree
+            .insert(page.to_be_bytes(), compress::compress(new))?;
         Ok(())
     }
 
@@ -267,5 +310,51 @@ mod tests {
         log.append(2, &[vec![42]]).unwrap();
         assert_eq!(log.get(2).unwrap().unwrap().to_vec(), vec![42]);
         assert_eq!(log.get(3).unwrap(), None);
+    }
+
+    #[test]
+    fn pages_are_stored_compressed_and_uncompressed_pages_still_read() {
+        let (_dir, log) = log();
+        let records: Vec<Vec<u8>> = (1..=100).map(record).collect();
+        log.append(1, &records).unwrap();
+        let stored = log.tree.get(1u64.to_be_bytes()).unwrap().unwrap();
+        assert!(compress::is_compressed(&stored));
+        // A page as format version 1 wrote it: the records as they are.
+        let mut plain = Vec::new();
+        for seq in 33..=64 {
+            push_element(&mut plain, &record(seq));
+        }
+        assert!(!compress::is_compressed(&plain));
+        log.tree.insert(1u64.to_be_bytes(), plain).unwrap();
+        log.forget();
+        for seq in 1..=100 {
+            assert_eq!(
+                log.get(seq).unwrap().unwrap().to_vec(),
+                record(seq),
+                "seq {seq}"
+            );
+        }
+        assert_eq!(log.iter().count(), 100);
+        // Appending to a plain page stores it compressed.
+        log.truncate_above(40).unwrap();
+        log.append(41, &[vec![9; 500]]).unwrap();
+        let stored = log.tree.get(1u64.to_be_bytes()).unwrap().unwrap();
+        assert!(compress::is_compressed(&stored));
+        assert_eq!(log.get(41).unwrap().unwrap().to_vec(), vec![9; 500]);
+        assert_eq!(log.get(40).unwrap().unwrap().to_vec(), record(40));
+    }
+
+    #[test]
+    fn a_page_that_does_not_decompress_is_a_bad_page() {
+        let (_dir, log) = log();
+        let records: Vec<Vec<u8>> = (1..=10).map(record).collect();
+        log.append(1, &records).unwrap();
+        let stored = log.tree.get(0u64.to_be_bytes()).unwrap().unwrap();
+        log.tree
+            .insert(0u64.to_be_bytes(), &stored[..stored.len() / 2])
+            .unwrap();
+        log.forget();
+        assert!(matches!(log.get(3), Err(LogError::BadPage(0))));
+        assert!(matches!(log.iter().next(), Some(Err(LogError::BadPage(0)))));
     }
 }

@@ -23,6 +23,7 @@
 //! as if they never existed.
 
 mod checkpoint;
+mod compress;
 mod keys;
 mod log;
 mod pages;
@@ -52,14 +53,15 @@ pub use verify::{Problem, Verified};
 pub use write::Writer;
 
 /// The store format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: log pages and checkpoints stored as they are;
+/// - 2: log pages and checkpoints may be zstd frames (a page of version 1
+///   never starts like one). The first write to a version-1 store makes it
+///   version 2.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// sled's page cache; its default (1 GiB) is far more than chronik needs.
 const CACHE_BYTES: u64 = 64 << 20;
-
-/// The zstd level sled compresses new stores' pages with: the lowest, as
-/// compression is on every write's path (BENCHMARKS.md has the figures).
-const COMPRESSION_LEVEL: i32 = 1;
 
 /// The sled trees of a store.
 const TREES: [&[u8]; 8] = [
@@ -226,8 +228,6 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            .use_compression(sled_compresses(path)?)
-            .compression_factor(COMPRESSION_LEVEL)
             .open()
             .map_err(|e| open_error(path, e))?;
         // Another program's sled database is left alone.
@@ -327,6 +327,25 @@ impl Store {
         }
     }
 
+    /// Marks a store of an earlier format version as of the current one,
+    /// before anything is written in the current format (the versions
+    /// before read the same, but cannot read what is written now).
+    fn upgrade_format(&self) -> Result<()> {
+        let current = FORMAT_VERSION.to_be_bytes();
+        if self
+            .meta
+            .get(META_FORMAT)
+            .map_err(|e| self.storage(e))?
+            .as_deref()
+            != Some(&current[..])
+        {
+            self.meta
+                .insert(META_FORMAT, &current)
+                .map_err(|e| self.storage(e))?;
+        }
+        Ok(())
+    }
+
     /// Writes the format version of a new store.
     fn initialise(&self) -> Result<()> {
         self.meta
@@ -362,6 +381,7 @@ impl Store {
             return Ok(());
         }
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.upgrade_format()?;
         self.remove_above(head)?;
         self.meta
             .remove(META_PENDING)
@@ -674,27 +694,6 @@ fn remove_interrupted_snapshots(path: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether sled compresses the store's pages: yes for a new store; an
-/// existing one keeps the setting it was created with, which sled records
-/// in its `conf` file and refuses to change.
-fn sled_compresses(path: &Path) -> Result<bool> {
-    let conf = match std::fs::read(path.join("conf")) {
-        Ok(conf) => conf,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-        Err(source) => {
-            return Err(Error::Io {
-                action: "read the store's configuration",
-                path: path.join("conf"),
-                source,
-            });
-        }
-    };
-    // Lines "key: value", then a 4-byte checksum that sled checks itself.
-    Ok(conf
-        .split(|&b| b == b'\n')
-        .any(|line| line == b"use_compression: true"))
 }
 
 /// Refuses, before sled touches anything, a path that is not (and cannot

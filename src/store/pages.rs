@@ -9,7 +9,11 @@
 //! into the pages they fall in and split pages that grow too big; a bulk
 //! import touches a few thousand sled keys instead of millions.
 //!
-//! A page is a sequence of elements, each a LEB128 length and its bytes.
+//! A page is a sequence of elements, each a LEB128 length and its bytes,
+//! stored as one zstd frame ([`super::compress`]). Pages of format version 1
+//! are stored as they are and still read: a first element of length 40
+//! (0x28) starts with a string, and no UTF-8 string starts like the rest of
+//! a zstd frame's magic.
 //! Every element of chronik's indexes ends in the seq of its record (eight
 //! bytes, big-endian), which lets readers skip elements above a head and
 //! crash recovery remove them.
@@ -17,6 +21,8 @@
 use std::ops::Bound;
 
 use sled::{IVec, Tree};
+
+use super::compress;
 
 /// The size a page is filled to before a new one starts.
 pub const PAGE_BYTES: usize = 8192;
@@ -147,7 +153,7 @@ impl Writer<'_> {
     }
 
     fn insert(&mut self, key: Vec<u8>, page: Vec<u8>) {
-        self.batch.insert(key, page);
+        self.batch.insert(key, compress::compress(page));
         self.pages += 1;
     }
 
@@ -180,6 +186,20 @@ impl From<sled::Error> for PageError {
     }
 }
 
+/// The most a page can hold once decompressed (pages are about
+/// [`PAGE_BYTES`]; one element may make a page larger).
+const PAGE_LIMIT: usize = 64 << 20;
+
+/// A stored page's bytes, decompressed if they were compressed.
+fn open(key: &IVec, stored: IVec) -> Result<IVec, PageError> {
+    if !compress::is_compressed(&stored) {
+        return Ok(stored);
+    }
+    compress::decompress(&stored, PAGE_LIMIT)
+        .map(IVec::from)
+        .ok_or_else(|| PageError::Bad(key.clone()))
+}
+
 impl PagedSet {
     pub fn new(tree: Tree) -> PagedSet {
         PagedSet { tree }
@@ -192,11 +212,14 @@ impl PagedSet {
 
     /// The page `element` belongs in: the one with the greatest first
     /// element at or below it, else the first page.
-    fn page_for(&self, element: &[u8]) -> sled::Result<Option<(IVec, IVec)>> {
-        match self.tree.range(..=element).next_back() {
-            Some(page) => page.map(Some),
-            None => self.tree.first(),
-        }
+    fn page_for(&self, element: &[u8]) -> Result<Option<(IVec, IVec)>, PageError> {
+        let found = match self.tree.range(..=element).next_back() {
+            Some(page) => Some(page?),
+            None => self.tree.first()?,
+        };
+        found
+            .map(|(key, stored)| Ok((key.clone(), open(&key, stored)?)))
+            .transpose()
     }
 
     fn decode<'p>(key: &IVec, page: &'p IVec) -> Result<Vec<&'p [u8]>, PageError> {
@@ -282,7 +305,8 @@ impl PagedSet {
         };
         let mut removed = 0;
         for page in self.tree.iter() {
-            let (key, bytes) = page?;
+            let (key, stored) = page?;
+            let bytes = open(&key, stored)?;
             let old = Self::decode(&key, &bytes)?;
             let kept: Vec<&[u8]> = old.iter().copied().filter(|e| keep(e)).collect();
             if kept.len() == old.len() {
@@ -333,7 +357,8 @@ impl PagedSet {
     pub fn last_before(&self, before: &[u8]) -> Result<Option<IVec>, PageError> {
         let mut pages = self.tree.range(..before);
         while let Some(page) = pages.next_back() {
-            let (key, bytes) = page?;
+            let (key, stored) = page?;
+            let bytes = open(&key, stored)?;
             let spans = elements(&bytes).map_err(|BadPage| PageError::Bad(key.clone()))?;
             if let Some((at, len)) = spans
                 .into_iter()
@@ -363,13 +388,13 @@ pub struct Range {
 }
 
 impl Range {
-    fn failed(e: sled::Error) -> Range {
+    fn failed(e: PageError) -> Range {
         Range {
             pages: None,
             current: None,
             from: Vec::new(),
             to: None,
-            error: Some(PageError::Sled(e)),
+            error: Some(e),
         }
     }
 }
@@ -398,11 +423,18 @@ impl Iterator for Range {
                 }
                 self.current = None;
             }
-            let (key, bytes) = match self.pages.as_mut()?.next()? {
+            let (key, stored) = match self.pages.as_mut()?.next()? {
                 Ok(page) => page,
                 Err(e) => {
                     self.pages = None;
                     return Some(Err(PageError::Sled(e)));
+                }
+            };
+            let bytes = match open(&key, stored) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    self.pages = None;
+                    return Some(Err(e));
                 }
             };
             match elements(&bytes) {
@@ -523,5 +555,43 @@ mod tests {
                 prop_assert_eq!(last, model.range(..probe.clone()).next_back().cloned());
             }
         }
+    }
+
+    #[test]
+    fn pages_are_stored_compressed_and_uncompressed_pages_still_read() {
+        let (_dir, set) = set();
+        let items: Vec<[u8; 8]> = (0..5000u64).map(|i| (i * 2).to_be_bytes()).collect();
+        set.insert_sorted(&items).unwrap();
+        assert!(set.pages() > 1);
+        for page in set.tree.iter() {
+            assert!(compress::is_compressed(&page.unwrap().1));
+        }
+        // Replace every page with its elements as format version 1 stored them.
+        for page in set.tree.iter() {
+            let (key, stored) = page.unwrap();
+            let plain = open(&key, stored).unwrap();
+            assert!(!compress::is_compressed(&plain));
+            set.tree.insert(key, plain).unwrap();
+        }
+        let expected: Vec<Vec<u8>> = items.iter().map(|i| i.to_vec()).collect();
+        assert_eq!(all(&set), expected);
+        assert!(set.contains(&8u64.to_be_bytes()).unwrap());
+        assert!(!set.contains(&9u64.to_be_bytes()).unwrap());
+        // Writes into plain pages leave them compressed.
+        set.insert_sorted(&[9u64.to_be_bytes()]).unwrap();
+        assert!(set.contains(&9u64.to_be_bytes()).unwrap());
+        let (_, first) = set.tree.first().unwrap().unwrap();
+        assert!(compress::is_compressed(&first));
+    }
+
+    #[test]
+    fn a_page_that_does_not_decompress_is_a_bad_page() {
+        let (_dir, set) = set();
+        let items: Vec<[u8; 8]> = (0..100u64).map(u64::to_be_bytes).collect();
+        set.insert_sorted(&items).unwrap();
+        let (key, stored) = set.tree.first().unwrap().unwrap();
+        set.tree.insert(&key, &stored[..stored.len() - 3]).unwrap();
+        assert!(matches!(set.iter().next(), Some(Err(PageError::Bad(_)))));
+        assert!(matches!(set.contains(&items[5]), Err(PageError::Bad(_))));
     }
 }

@@ -28,6 +28,7 @@ impl Store {
     /// The rebuild itself, under the write lock.
     pub(super) fn rebuild(&self) -> Result<Reindexed> {
         let sled_err = |e| self.storage(e);
+        self.upgrade_format()?;
         self.meta.insert(META_REINDEXING, &[1]).map_err(sled_err)?;
         self.flush()?;
         for tree in [

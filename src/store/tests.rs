@@ -808,24 +808,12 @@ fn a_store_closed_by_this_process_opens_again_at_once() {
 }
 
 #[test]
-fn new_stores_are_compressed_and_existing_ones_keep_their_setting() {
-    let conf = |dir: &std::path::Path| {
-        String::from_utf8_lossy(&std::fs::read(dir.join("conf")).unwrap()).into_owned()
-    };
-    let (dir, store) = fresh();
+fn the_first_write_to_a_store_of_format_1_marks_it_current() {
+    let (_dir, store) = fresh();
     append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
-    drop(store);
-    let made = conf(&dir.path().join("s"));
-    assert!(made.contains("use_compression: true"), "{made:?}");
-    // A store made without compression (as chronik once made them) opens,
-    // takes writes and stays as it was made.
-    let old = tempfile::tempdir().unwrap();
-    drop(sled::Config::new().path(old.path()).open().unwrap());
-    assert!(conf(old.path()).contains("use_compression: false"));
-    let store = Store::open(old.path(), OpenMode::CreateIfMissing).unwrap();
-    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
-    drop(store);
-    let store = Store::open(old.path(), OpenMode::Existing).unwrap();
-    assert_eq!(store.head().unwrap().seq, 1);
-    assert!(conf(old.path()).contains("use_compression: false"));
+    tamper::set_format_version(&store, 1);
+    append(&store, &[event("b", "2021", &[("x.v", set(2))])]);
+    let stored = store.meta.get(META_FORMAT).unwrap().unwrap();
+    assert_eq!(stored.as_ref(), &FORMAT_VERSION.to_be_bytes()[..]);
+    assert_eq!(FORMAT_VERSION, 2);
 }

@@ -219,6 +219,7 @@ impl Writer<'_> {
         let store = self.store;
         let sled_err = |e| store.storage(e);
         if !self.staged {
+            store.upgrade_format()?;
             store
                 .meta
                 .insert(META_PENDING, &self.head.seq.to_be_bytes())

@@ -1,0 +1,84 @@
+//! zstd compression of log pages and checkpoint bodies.
+//!
+//! A compressed value is one zstd frame; anything else is stored as it is.
+//! Values of format version 1 were never compressed, and none of them
+//! starts with the frame magic: a log page starts with a record's length
+//! and version byte 1, a checkpoint body was never read without its header.
+//! The contexts are kept per thread, as creating one costs more than
+//! compressing a page.
+
+use std::cell::RefCell;
+
+/// The zstd level: the fastest of the standard ones. Pages are compressed
+/// once, when written; higher levels bought little (BENCHMARKS.md).
+const LEVEL: i32 = 1;
+
+/// The first bytes of every zstd frame.
+const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// `raw` compressed, or `raw` itself if compressing fails or does not make
+/// it smaller (both read back the same).
+pub fn compress(raw: Vec<u8>) -> Vec<u8> {
+    let compressed = COMPRESSOR.with_borrow_mut(|c| c.as_mut().and_then(|c| c.compress(&raw).ok()));
+    match compressed {
+        Some(smaller) if smaller.len() < raw.len() => smaller,
+        _ => raw,
+    }
+}
+
+/// Whether `bytes` is a compressed value.
+pub fn is_compressed(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// The value `bytes` holds, decompressed if it is compressed; `None` if it
+/// does not decompress or would exceed `limit` bytes.
+pub fn decompress(bytes: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let size = zstd::zstd_safe::get_frame_content_size(bytes).ok()??;
+    let size = usize::try_from(size).ok().filter(|&s| s <= limit)?;
+    let raw = DECOMPRESSOR.with_borrow_mut(|d| d.as_mut()?.decompress(bytes, size).ok())?;
+    (raw.len() == size).then_some(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_small_ones_stay_as_they_are() {
+        let page: Vec<u8> = (0..4000u32).flat_map(|i| (i % 17).to_be_bytes()).collect();
+        let compressed = compress(page.clone());
+        assert!(is_compressed(&compressed));
+        assert!(compressed.len() < page.len() / 4);
+        assert_eq!(decompress(&compressed, page.len()).unwrap(), page);
+        // The limit is a limit.
+        assert_eq!(decompress(&compressed, page.len() - 1), None);
+        // Nothing to gain: stored as it is.
+        assert_eq!(compress(vec![1, 2, 3]), [1, 2, 3]);
+        assert!(!is_compressed(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn damaged_frames_are_refused_not_panics() {
+        let page = vec![7u8; 10_000];
+        let compressed = compress(page.clone());
+        for cut in [4, 8, compressed.len() - 1] {
+            assert_eq!(
+                decompress(&compressed[..cut], page.len()),
+                None,
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = compressed.clone();
+        let last = flipped.len() - 2;
+        flipped[last] ^= 0xFF;
+        assert_ne!(decompress(&flipped, page.len()), Some(page));
+    }
+}
