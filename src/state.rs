@@ -252,15 +252,18 @@ impl State {
         self.slots.get(format!("{entity}\0{attr}").as_str())
     }
 
-    /// A state from its attributes.
-    pub fn from_slots(slots: impl IntoIterator<Item = ((String, String), Slot)>) -> State {
+    /// An empty state with room for `slots` attributes.
+    pub fn with_capacity(slots: usize) -> State {
         State {
-            slots: slots
-                .into_iter()
-                .map(|((entity, attr), slot)| (format!("{entity}\0{attr}").into(), slot))
-                .collect(),
+            slots: FxHashMap::with_capacity_and_hasher(slots, Default::default()),
             key: String::new(),
         }
+    }
+
+    /// Sets what `entity`'s `attr` holds, replacing what it held.
+    pub fn put_slot(&mut self, entity: &str, attr: &str, slot: Slot) {
+        self.key_of(entity, attr);
+        self.slots.insert(self.key.as_str().into(), slot);
     }
 
     /// Every attribute that holds anything, sorted by (entity, attribute).

@@ -40,7 +40,6 @@ use serde::{Deserialize, Serialize};
 use super::record::{ValueV1, WhenV1};
 use super::{Snapshot, Store, compress, keys};
 use crate::error::{Error, Result};
-use crate::event::Value;
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
@@ -185,41 +184,38 @@ fn part_key(position: &[u8], part: u32) -> Vec<u8> {
     [&[PARTS][..], position, &part.to_be_bytes()].concat()
 }
 
-/// Decodes a checkpoint's body.
+/// Decodes a checkpoint's body. Strings are borrowed from `bytes` while
+/// decoding and copied once into the state; each event id becomes one
+/// shared `Arc` for every fact it gave.
 fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, _): (BodyV1<String>, usize) = bincode::serde::decode_from_slice(bytes, config)
+    let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(bytes, config)
         .map_err(|e| format!("checkpoint does not decode: {e}"))?;
     let strings = body.strings;
     let string = |i: u32| {
         strings
             .get(i as usize)
-            .cloned()
+            .copied()
             .ok_or("a checkpoint names an unknown string")
     };
-    // Event ids are shared by every fact an event gave.
-    let ids: Vec<std::sync::Arc<str>> = strings
-        .iter()
-        .map(|s| std::sync::Arc::from(s.as_str()))
-        .collect();
-    let id = |i: u32| {
-        ids.get(i as usize)
-            .cloned()
-            .ok_or("a checkpoint names an unknown string")
-    };
+    let mut ids: Vec<Option<std::sync::Arc<str>>> = vec![None; strings.len()];
     let when = |w: WhenV1| When::try_from(w);
-    let mut slots = Vec::with_capacity(body.slots.len());
+    let mut state = State::with_capacity(body.slots.len());
     for slot in body.slots {
         let mut facts = Vec::with_capacity(slot.facts.len());
         for fact in slot.facts {
-            let value: Value = fact.value.try_into()?;
+            let event = ids
+                .get_mut(fact.event as usize)
+                .ok_or("a checkpoint names an unknown string")?
+                .get_or_insert_with(|| std::sync::Arc::from(strings[fact.event as usize]))
+                .clone();
             let provenance = Provenance {
-                event: id(fact.event)?,
+                event,
                 since: when(fact.since)?,
                 uncertain: false,
                 until: fact.until.map(when).transpose()?,
             };
-            facts.push((value, provenance));
+            facts.push((fact.value.into_value()?, provenance));
         }
         let slot_value = if slot.many {
             Slot::Many(facts.into_iter().collect())
@@ -230,7 +226,7 @@ fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
                 .ok_or("a checkpoint holds an empty attribute")?;
             Slot::One(value, provenance)
         };
-        slots.push(((string(slot.entity)?, string(slot.attr)?), slot_value));
+        state.put_slot(string(slot.entity)?, string(slot.attr)?, slot_value);
     }
     let expiries = body
         .expiries
@@ -238,16 +234,13 @@ fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
         .map(|e| {
             Ok(Expiry {
                 end: e.end,
-                entity: string(e.entity)?,
-                attr: string(e.attr)?,
-                member: e.member.map(Value::try_from).transpose()?,
+                entity: string(e.entity)?.to_string(),
+                attr: string(e.attr)?.to_string(),
+                member: e.member.map(ValueV1::into_value).transpose()?,
             })
         })
         .collect::<std::result::Result<_, String>>()?;
-    Ok(Resume {
-        state: State::from_slots(slots),
-        expiries,
-    })
+    Ok(Resume { state, expiries })
 }
 
 /// The question a checkpoint is built for: every event certain.

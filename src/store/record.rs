@@ -211,20 +211,7 @@ pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
     let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(body, config)
         .map_err(|e| format!("record does not decode: {e}"))?;
     let e = body.event;
-    let value = |v: ValueV1<&str>| -> Result<Value, String> {
-        Ok(match v {
-            ValueV1::Text(s) => Value::Text(s.to_string()),
-            ValueV1::Int(i) => Value::Int(i),
-            ValueV1::Float(f) => Value::Float(f),
-            ValueV1::Bool(b) => Value::Bool(b),
-            ValueV1::Ref(r) => Value::Ref(r.to_string()),
-            ValueV1::Date(w) => Value::Date(w.try_into()?),
-            ValueV1::Amount { amount, unit } => Value::Amount {
-                amount,
-                unit: unit.to_string(),
-            },
-        })
-    };
+    let value = ValueV1::<&str>::into_value;
     let changes = e
         .changes
         .into_iter()
@@ -403,6 +390,24 @@ impl<'a> From<&'a Value> for ValueV1<&'a str> {
                 unit,
             },
         }
+    }
+}
+
+impl ValueV1<&str> {
+    /// The value, its strings copied out of the bytes it was decoded from.
+    pub(super) fn into_value(self) -> Result<Value, String> {
+        Ok(match self {
+            ValueV1::Text(s) => Value::Text(s.to_string()),
+            ValueV1::Int(i) => Value::Int(i),
+            ValueV1::Float(f) => Value::Float(f),
+            ValueV1::Bool(b) => Value::Bool(b),
+            ValueV1::Ref(r) => Value::Ref(r.to_string()),
+            ValueV1::Date(w) => Value::Date(w.try_into()?),
+            ValueV1::Amount { amount, unit } => Value::Amount {
+                amount,
+                unit: unit.to_string(),
+            },
+        })
     }
 }
 

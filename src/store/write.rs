@@ -451,6 +451,11 @@ impl Writer<'_> {
                 "the batch is stored, but the head witness could not be updated ({e}); the next command will update it"
             ));
         }
+        // What the batch kept to check itself (every id, every attribute)
+        // is not needed any more; the checkpoint build is the batch's peak
+        // of memory.
+        self.check = BatchCheck::new();
+        self.corrections = Vec::new();
         // Checkpoints are a cache: failing to build them only slows queries.
         // (Still under the write lock: no other batch may move them meanwhile.)
         if let Err(e) = store.extend_checkpoints().and_then(|_| store.flush()) {
