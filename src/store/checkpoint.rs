@@ -113,8 +113,13 @@ impl<'a> Strings<'a> {
     }
 }
 
-/// Encodes a checkpoint's body from a state and its pending expiries, in order.
-fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>) -> Vec<u8> {
+/// Encodes a checkpoint's body from a state and its pending expiries, in
+/// order; `None` if it would be too large to decode (a cache can do
+/// without).
+fn encode_body<'a>(
+    state: &'a State,
+    expiries: impl Iterator<Item = &'a Expiry>,
+) -> Option<Vec<u8>> {
     let mut strings = Strings::default();
     let slots: Vec<SlotV1<&str>> = state
         .slots()
@@ -149,7 +154,7 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     };
     let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard())
         .expect("encoding to a Vec cannot fail");
-    compress::compress(bytes)
+    (bytes.len() <= DECODE_LIMIT).then(|| compress::compress(bytes))
 }
 
 /// Encodes a checkpoint's header, saying how many parts its body has.
@@ -340,8 +345,15 @@ impl Store {
 
     /// Adds to `batch` the removal of every version-1 checkpoint.
     fn remove_legacy_checkpoints(&self, batch: &mut sled::Batch) -> Result<bool> {
+        // They sort before the headers or after the parts: a date's
+        // position starts with 0x7F or 0x80.
         let mut any = false;
-        for entry in self.checkpoints.iter().keys() {
+        let outside = self
+            .checkpoints
+            .range(..vec![HEADERS])
+            .keys()
+            .chain(self.checkpoints.range(vec![PARTS + 1]..).keys());
+        for entry in outside {
             let key = entry.map_err(|e| self.storage(e))?;
             if key.len() == LEGACY_KEY {
                 batch.remove(key);
@@ -365,8 +377,18 @@ impl Store {
                 .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
             if header.max_end <= query.end() && header.requires <= head {
                 let position = key[1..].to_vec();
-                let resume = self.checkpoint_body(&position, parts)?;
-                return Ok(Some((position, resume)));
+                match self.checkpoint_body(&position, parts) {
+                    Ok(resume) => return Ok(Some((position, resume))),
+                    // A write in another thread removed it meanwhile (it
+                    // landed before it): one further back may serve.
+                    Err(_)
+                        if self.checkpoints.get(&key).map_err(|e| self.storage(e))?
+                            != Some(bytes) =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(None)
@@ -419,8 +441,10 @@ impl Store {
         for position in snapshot.positions_after(from.as_deref(), None) {
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
-            if builder.header.count % every == 0 {
-                self.put_checkpoint(&keys::time(start, seq), builder.header, &builder.encode())?;
+            if builder.header.count % every == 0
+                && let Some(body) = builder.encode()
+            {
+                self.put_checkpoint(&keys::time(start, seq), builder.header, &body)?;
                 built += 1;
             }
         }
@@ -451,11 +475,8 @@ impl Store {
         resume: &Resume,
     ) -> Result<()> {
         self.invalidate_checkpoints(position)?;
-        self.put_checkpoint(
-            position,
-            header,
-            &encode_body(&resume.state, resume.expiries.iter()),
-        )
+        let body = encode_body(&resume.state, resume.expiries.iter()).expect("a small state");
+        self.put_checkpoint(position, header, &body)
     }
 
     /// The positions of every checkpoint, in replay order (for tests).
@@ -472,16 +493,31 @@ impl Store {
         &self,
     ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
         let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
-        if headers.is_empty() {
-            return Ok(Ok(0));
+        // Every entry is a header, a part, or a version-1 checkpoint (which
+        // the next build replaces), and every part belongs to a header.
+        let mut stored_parts = 0u64;
+        for entry in self.checkpoints.iter().keys() {
+            let key = entry.map_err(|e| self.storage(e))?;
+            match (key.first(), key.len()) {
+                (Some(&PARTS), 21) => stored_parts += 1,
+                (Some(&HEADERS), 17) | (_, LEGACY_KEY) => {}
+                _ => {
+                    return Ok(Err((
+                        None,
+                        "an entry of the checkpoints tree is neither a header nor a part".into(),
+                    )));
+                }
+            }
         }
-        // Every part must belong to a header.
         let claimed: u64 = headers.iter().map(|(_, _, parts)| u64::from(*parts)).sum();
-        if self.checkpoints.scan_prefix([PARTS]).count() as u64 != claimed {
+        if stored_parts != claimed {
             return Ok(Err((
                 None,
                 "the checkpoints' parts do not match their headers".into(),
             )));
+        }
+        if headers.is_empty() {
+            return Ok(Ok(0));
         }
         let mut checkpoints = headers.iter().peekable();
         let snapshot = self.latest()?;
@@ -567,7 +603,7 @@ impl Builder {
         Ok(())
     }
 
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self) -> Option<Vec<u8>> {
         encode_body(
             self.replay.state(),
             self.replay.pending_expiries().into_iter(),

@@ -18,9 +18,19 @@ const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 thread_local! {
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        RefCell::new(zstd::bulk::Compressor::new(LEVEL).ok());
+        RefCell::new(compressor());
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         RefCell::new(zstd::bulk::Decompressor::new().ok());
+}
+
+/// A compressor at [`LEVEL`] whose frames end in a checksum of their
+/// content, so that a damaged value is refused rather than read wrong.
+fn compressor() -> Option<zstd::bulk::Compressor<'static>> {
+    let mut compressor = zstd::bulk::Compressor::new(LEVEL).ok()?;
+    compressor
+        .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .ok()?;
+    Some(compressor)
 }
 
 /// `raw` compressed, or `raw` itself if compressing fails or does not make
@@ -76,9 +86,12 @@ mod tests {
                 "cut at {cut}"
             );
         }
-        let mut flipped = compressed.clone();
-        let last = flipped.len() - 2;
-        flipped[last] ^= 0xFF;
-        assert_ne!(decompress(&flipped, page.len()), Some(page));
+        // A flipped bit anywhere after the frame header: the checksum (or
+        // the decoder) refuses it.
+        for at in 6..compressed.len() {
+            let mut flipped = compressed.clone();
+            flipped[at] ^= 0x10;
+            assert_eq!(decompress(&flipped, page.len()), None, "flipped at {at}");
+        }
     }
 }

@@ -342,6 +342,8 @@ impl Store {
             self.meta
                 .insert(META_FORMAT, &current)
                 .map_err(|e| self.storage(e))?;
+            // Durable before anything of the new format is written.
+            self.flush()?;
         }
         Ok(())
     }

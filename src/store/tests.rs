@@ -700,13 +700,25 @@ fn checkpoints_are_built_and_verified() {
 fn a_checkpoint_part_without_its_header_is_found() {
     let (_dir, store) = checkpointed();
     let positions = store.checkpoint_positions().unwrap();
+    // A part at a position where no checkpoint is.
     let mut orphan = vec![b'p'];
-    orphan.extend_from_slice(&positions[0]);
-    orphan.extend_from_slice(&u32::MAX.to_be_bytes());
-    store.checkpoints.insert(orphan, &b"x"[..]).unwrap();
+    orphan.extend_from_slice(&keys::time(i64::MAX / 2, 1));
+    orphan.extend_from_slice(&0u32.to_be_bytes());
+    assert!(!positions.iter().any(|p| orphan[1..17] == p[..]));
+    store.checkpoints.insert(orphan.clone(), &b"x"[..]).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
     assert!(p.what.contains("parts do not match"), "{p}");
+    // Also when no checkpoint is left at all.
+    store.checkpoints.clear().unwrap();
+    store.checkpoints.insert(orphan, &b"x"[..]).unwrap();
+    let p = problem(&store);
+    assert!(p.what.contains("parts do not match"), "{p}");
+    // And an entry that is neither a header nor a part.
+    store.checkpoints.clear().unwrap();
+    store.checkpoints.insert(&b"zz"[..], &b"x"[..]).unwrap();
+    let p = problem(&store);
+    assert!(p.what.contains("neither a header nor a part"), "{p}");
 }
 
 #[test]
@@ -720,16 +732,27 @@ fn checkpoints_of_the_first_layout_are_ignored_then_replaced() {
             .unwrap()
     };
     let expected = at(&store);
-    // A version-1 entry: a bare position, its value unreadable today.
     let positions = store.checkpoint_positions().unwrap();
-    store.checkpoints.clear().unwrap();
-    store
-        .checkpoints
-        .insert(&positions[1][..], &b"\x01old"[..])
-        .unwrap();
+    let legacy = |store: &Store| {
+        store
+            .checkpoints
+            .insert(&positions[1][..], &b"\x01old"[..])
+            .unwrap();
+    };
+    // A version-1 entry (a bare position, its value unreadable today) next
+    // to checkpoints of the current layout: ignored, then removed by the
+    // next build, which keeps the current ones.
+    legacy(&store);
     assert_eq!(at(&store), expected);
     store.verify().unwrap().unwrap();
-    // The next build replaces it with checkpoints in the current layout.
+    assert_eq!(store.build_checkpoints(false).unwrap(), 0);
+    assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
+    assert_eq!(store.checkpoint_positions().unwrap(), positions);
+    // Only version-1 entries: the next build makes every checkpoint anew.
+    store.checkpoints.clear().unwrap();
+    legacy(&store);
+    assert_eq!(at(&store), expected);
+    store.verify().unwrap().unwrap();
     assert_eq!(store.build_checkpoints(false).unwrap(), 5);
     assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
     assert_eq!(store.checkpoint_positions().unwrap(), positions);
