@@ -73,12 +73,36 @@ pub fn entity(entity: &str, start: i64, seq: u64) -> Vec<u8> {
     key
 }
 
-/// Decodes a `by_entity` key into (entity, start, seq).
-pub fn decode_entity(key: &[u8]) -> Option<(&str, i64, u64)> {
-    let nul = key.iter().position(|&b| b == 0)?;
-    let entity = std::str::from_utf8(&key[..nul]).ok()?;
-    let (start, seq) = decode_time(&key[nul + 1..])?;
-    Some((entity, start, seq))
+/// `by_entity` element of store format 2: (entity, interval start, seq),
+/// what the event changes about the entity (`changes`, encoded by
+/// [`super::record::entity_element`]), and the seq again, as every element
+/// ends in the seq of its record. Sorted like [`entity`]: the position
+/// comes first and is unique.
+pub fn entity_changes(name: &str, start: i64, seq: u64, changes: &[u8]) -> Vec<u8> {
+    let mut element = entity(name, start, seq);
+    element.extend_from_slice(changes);
+    element.extend_from_slice(&seq.to_be_bytes());
+    element
+}
+
+/// Decodes a `by_entity` element into (entity, start, seq).
+pub fn decode_entity(element: &[u8]) -> Option<(&str, i64, u64)> {
+    decode_entity_changes(element).map(|(entity, start, seq, _)| (entity, start, seq))
+}
+
+/// Decodes a `by_entity` element into (entity, start, seq, changes): the
+/// changes are `None` in an element of format 1, which has none.
+pub fn decode_entity_changes(element: &[u8]) -> Option<(&str, i64, u64, Option<&[u8]>)> {
+    let nul = element.iter().position(|&b| b == 0)?;
+    let entity = std::str::from_utf8(&element[..nul]).ok()?;
+    let rest = &element[nul + 1..];
+    let (start, seq) = decode_time(rest.get(..16)?)?;
+    let changes = match rest.len() {
+        16 => None,
+        n if n > 24 && u64_at(rest, n - 8)? == seq => Some(&rest[16..n - 8]),
+        _ => return None,
+    };
+    Some((entity, start, seq, changes))
 }
 
 /// The first key after every key that starts with `prefix` (which ends in 0).
@@ -156,6 +180,26 @@ mod tests {
         assert!(keys.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(decode_time(&time(-5, 9)), Some((-5, 9)));
         assert_eq!(decode_time(&[0; 15]), None);
+    }
+
+    #[test]
+    fn entity_elements_of_both_formats_decode() {
+        let old = entity("openai", -5, 7);
+        assert_eq!(decode_entity_changes(&old), Some(("openai", -5, 7, None)));
+        let new = entity_changes("openai", -5, 7, b"changes");
+        assert_eq!(
+            decode_entity_changes(&new),
+            Some(("openai", -5, 7, Some(&b"changes"[..])))
+        );
+        assert_eq!(decode_entity(&new), Some(("openai", -5, 7)));
+        assert_eq!(seq_of(&new), Some(7));
+        // Sorted by position, whatever the changes.
+        assert!(entity_changes("openai", -5, 7, b"zz") < entity_changes("openai", -5, 8, b"aa"));
+        // A trailing seq that is not the element's, or no room for one.
+        let mut bad = new.clone();
+        *bad.last_mut().unwrap() = 8;
+        assert_eq!(decode_entity_changes(&bad), None);
+        assert_eq!(decode_entity_changes(&new[..old.len() + 4]), None);
     }
 
     #[test]

@@ -38,8 +38,8 @@ mod write;
 pub mod tamper;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -48,6 +48,7 @@ use crate::event::{AttrKind, Event, Located};
 use crate::when::When;
 pub use record::{Hash, Record};
 pub use reindex::Reindexed;
+use snapshot::Corrections;
 pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
 pub use write::Writer;
@@ -203,6 +204,9 @@ pub struct Store {
     checkpoint_every: AtomicU64,
     /// How many records have been read from the log (a diagnostic).
     reads: AtomicU64,
+    /// The `corrected` tree, read once and kept until it is written
+    /// (every snapshot needs it; reading it costs more than an entity query).
+    corrections: Mutex<Option<Arc<Corrections>>>,
     /// chronik's own lock on the store, held while sled is open (declared
     /// last: released after sled has closed).
     _lock: std::fs::File,
@@ -259,6 +263,7 @@ impl Store {
             db,
             writer: Mutex::new(()),
             reads: AtomicU64::new(0),
+            corrections: Mutex::new(None),
             _lock: lock,
         };
         // The format first (a newer one may keep its head elsewhere), then
@@ -410,6 +415,7 @@ impl Store {
                 self.corrected.remove(key).map_err(sled_err)?;
             }
         }
+        self.forget_corrections();
         Ok(())
     }
 

@@ -49,6 +49,11 @@ impl Elements {
         self.ends.is_empty()
     }
 
+    /// The memory the elements take, roughly.
+    pub fn footprint(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * std::mem::size_of::<usize>()
+    }
+
     /// The elements, sorted, each once.
     pub fn sorted(&self) -> Vec<&[u8]> {
         let mut start = 0;

@@ -211,29 +211,10 @@ pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
     let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(body, config)
         .map_err(|e| format!("record does not decode: {e}"))?;
     let e = body.event;
-    let value = ValueV1::<&str>::into_value;
     let changes = e
         .changes
         .into_iter()
-        .map(|c| {
-            let op = match c.op {
-                OpV1::Set { value: v, until } => Op::Set {
-                    value: value(v)?,
-                    until: until.map(When::try_from).transpose()?,
-                },
-                OpV1::Unset => Op::Unset,
-                OpV1::Add { value: v, until } => Op::Add {
-                    value: value(v)?,
-                    until: until.map(When::try_from).transpose()?,
-                },
-                OpV1::Remove { value: v } => Op::Remove { value: value(v)? },
-            };
-            Ok(Change {
-                entity: c.entity.to_string(),
-                attr: c.attr.to_string(),
-                op,
-            })
-        })
+        .map(ChangeV1::into_change)
         .collect::<Result<_, String>>()?;
     Ok(Event {
         id: e.id.to_string(),
@@ -297,28 +278,7 @@ impl<'a> From<&'a Event> for EventV1<&'a str> {
                 })
                 .collect(),
             corrects: e.corrects.iter().map(String::as_str).collect(),
-            changes: e
-                .changes
-                .iter()
-                .map(|c| ChangeV1 {
-                    entity: c.entity.as_str(),
-                    attr: c.attr.as_str(),
-                    op: match &c.op {
-                        Op::Set { value, until } => OpV1::Set {
-                            value: value.into(),
-                            until: until.map(Into::into),
-                        },
-                        Op::Unset => OpV1::Unset,
-                        Op::Add { value, until } => OpV1::Add {
-                            value: value.into(),
-                            until: until.map(Into::into),
-                        },
-                        Op::Remove { value } => OpV1::Remove {
-                            value: value.into(),
-                        },
-                    },
-                })
-                .collect(),
+            changes: e.changes.iter().map(ChangeV1::from).collect(),
         }
     }
 }
@@ -341,27 +301,7 @@ impl TryFrom<EventV1<String>> for Event {
         let changes = e
             .changes
             .into_iter()
-            .map(|c| {
-                let op = match c.op {
-                    OpV1::Set { value, until } => Op::Set {
-                        value: value.try_into()?,
-                        until: until.map(When::try_from).transpose()?,
-                    },
-                    OpV1::Unset => Op::Unset,
-                    OpV1::Add { value, until } => Op::Add {
-                        value: value.try_into()?,
-                        until: until.map(When::try_from).transpose()?,
-                    },
-                    OpV1::Remove { value } => Op::Remove {
-                        value: value.try_into()?,
-                    },
-                };
-                Ok(Change {
-                    entity: c.entity,
-                    attr: c.attr,
-                    op,
-                })
-            })
+            .map(ChangeV1::into_change)
             .collect::<Result<_, String>>()?;
         Ok(Event {
             id: e.id,
@@ -393,19 +333,123 @@ impl<'a> From<&'a Value> for ValueV1<&'a str> {
     }
 }
 
-impl ValueV1<&str> {
-    /// The value, its strings copied out of the bytes it was decoded from.
+impl<'a> From<&'a Change> for ChangeV1<&'a str> {
+    fn from(c: &'a Change) -> ChangeV1<&'a str> {
+        ChangeV1 {
+            entity: c.entity.as_str(),
+            attr: c.attr.as_str(),
+            op: match &c.op {
+                Op::Set { value, until } => OpV1::Set {
+                    value: value.into(),
+                    until: until.map(Into::into),
+                },
+                Op::Unset => OpV1::Unset,
+                Op::Add { value, until } => OpV1::Add {
+                    value: value.into(),
+                    until: until.map(Into::into),
+                },
+                Op::Remove { value } => OpV1::Remove {
+                    value: value.into(),
+                },
+            },
+        }
+    }
+}
+
+impl<S: AsRef<str> + Into<String>> ChangeV1<S> {
+    /// The change, its strings copied out of the bytes it was decoded from
+    /// (or moved, if they are owned already).
+    fn into_change(self) -> Result<Change, String> {
+        let op = match self.op {
+            OpV1::Set { value, until } => Op::Set {
+                value: value.into_value()?,
+                until: until.map(When::try_from).transpose()?,
+            },
+            OpV1::Unset => Op::Unset,
+            OpV1::Add { value, until } => Op::Add {
+                value: value.into_value()?,
+                until: until.map(When::try_from).transpose()?,
+            },
+            OpV1::Remove { value } => Op::Remove {
+                value: value.into_value()?,
+            },
+        };
+        Ok(Change {
+            entity: self.entity.into(),
+            attr: self.attr.into(),
+            op,
+        })
+    }
+}
+
+/// What an event changes about one entity, as a `by_entity` element keeps
+/// it (store format 2): enough to replay the entity without the log.
+#[derive(Serialize, Deserialize)]
+struct EntityChangesV1<S> {
+    id: S,
+    at: WhenV1,
+    /// (attribute, operation): the entity is the element's.
+    changes: Vec<(S, OpV1<S>)>,
+}
+
+/// The `by_entity` element of `event` (record `seq`) under `entity`: its
+/// position, and the event's id, date and changes to `entity`.
+pub fn entity_element(event: &Event, entity: &str, seq: u64) -> Vec<u8> {
+    let changes = EntityChangesV1 {
+        id: event.id.as_str(),
+        at: event.at.into(),
+        changes: event
+            .changes
+            .iter()
+            .filter(|c| c.entity == entity)
+            .map(|c| (c.attr.as_str(), ChangeV1::from(c).op))
+            .collect(),
+    };
+    let bytes = bincode::serde::encode_to_vec(&changes, bincode::config::standard())
+        .expect("encoding to a Vec cannot fail");
+    super::keys::entity_changes(entity, event.at.start(), seq, &bytes)
+}
+
+/// Decodes what a `by_entity` element of `entity` keeps: an event with only
+/// its id, date and changes to that entity.
+pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String> {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (e, used): (EntityChangesV1<&str>, usize) =
+        bincode::serde::borrow_decode_from_slice(bytes, config)
+            .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
+    if used != bytes.len() {
+        return Err("an entity index entry has bytes left over".into());
+    }
+    Ok(Event {
+        id: e.id.to_string(),
+        at: e.at.try_into()?,
+        title: String::new(),
+        summary: None,
+        tags: Vec::new(),
+        sources: Vec::new(),
+        corrects: Vec::new(),
+        changes: e
+            .changes
+            .into_iter()
+            .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
+            .collect::<Result<_, String>>()?,
+    })
+}
+
+impl<S: Into<String>> ValueV1<S> {
+    /// The value, its strings copied out of the bytes it was decoded from
+    /// (or moved, if they are owned already).
     pub(super) fn into_value(self) -> Result<Value, String> {
         Ok(match self {
-            ValueV1::Text(s) => Value::Text(s.to_string()),
+            ValueV1::Text(s) => Value::Text(s.into()),
             ValueV1::Int(i) => Value::Int(i),
             ValueV1::Float(f) => Value::Float(f),
             ValueV1::Bool(b) => Value::Bool(b),
-            ValueV1::Ref(r) => Value::Ref(r.to_string()),
+            ValueV1::Ref(r) => Value::Ref(r.into()),
             ValueV1::Date(w) => Value::Date(w.try_into()?),
             ValueV1::Amount { amount, unit } => Value::Amount {
                 amount,
-                unit: unit.to_string(),
+                unit: unit.into(),
             },
         })
     }
@@ -414,15 +458,7 @@ impl ValueV1<&str> {
 impl TryFrom<ValueV1<String>> for Value {
     type Error = String;
     fn try_from(v: ValueV1<String>) -> Result<Value, String> {
-        Ok(match v {
-            ValueV1::Text(s) => Value::Text(s),
-            ValueV1::Int(i) => Value::Int(i),
-            ValueV1::Float(f) => Value::Float(f),
-            ValueV1::Bool(b) => Value::Bool(b),
-            ValueV1::Ref(r) => Value::Ref(r),
-            ValueV1::Date(w) => Value::Date(w.try_into()?),
-            ValueV1::Amount { amount, unit } => Value::Amount { amount, unit },
-        })
+        v.into_value()
     }
 }
 

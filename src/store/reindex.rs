@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::pages::Elements;
-use super::{META_REINDEXING, Store, encode_kind, keys};
+use super::{META_REINDEXING, Store, encode_kind, keys, record};
 use crate::error::{Error, Result};
 
 /// What a reindex did.
@@ -55,7 +55,7 @@ impl Store {
             for entity in event.entities() {
                 push(
                     &mut by_entity,
-                    &keys::entity(entity, start, seq),
+                    &record::entity_element(&event, entity, seq),
                     &mut entries,
                 );
             }
@@ -96,6 +96,7 @@ impl Store {
             }
         }
         self.corrected.apply_batch(pairs).map_err(sled_err)?;
+        self.forget_corrections();
         let checkpoints = self.build_checkpoints(true)?;
         self.meta.remove(META_REINDEXING).map_err(sled_err)?;
         self.flush()?;

@@ -3,8 +3,9 @@
 //! query reads through one snapshot, so it sees one consistent log.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use super::{Store, TimelineFilter, keys};
+use super::{Store, TimelineFilter, keys, record};
 use crate::diff::{FactChange, diff};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -18,9 +19,24 @@ pub struct Snapshot<'s> {
     store: &'s Store,
     head: u64,
     known_at: Option<KnownAt>,
-    /// Corrected seq → the seqs of the events that correct it, all at or
-    /// below the head.
-    corrected: BTreeMap<u64, Vec<u64>>,
+    /// The corrections whose correcting event is at or below the head.
+    corrected: Arc<Corrections>,
+}
+
+/// Corrections: corrected seq → the seqs of the events that correct it, in
+/// ascending order.
+#[derive(Debug, Default)]
+pub(super) struct Corrections {
+    map: BTreeMap<u64, Vec<u64>>,
+    /// The highest correcting seq (0 if none).
+    last_by: u64,
+}
+
+/// An event as an entity query replays it: the changes to the entities
+/// asked about, or the whole event when it was read from the log.
+struct EntityEvent {
+    event: Event,
+    whole: bool,
 }
 
 /// An event of a timeline and the ids of the events that correct it.
@@ -64,21 +80,53 @@ impl Store {
 
     /// The store as it was when `head` was its head.
     pub(super) fn snapshot_at(&self, head: u64) -> Result<Snapshot<'_>> {
-        let mut corrected: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for entry in self.corrected.iter() {
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            let (target, by) = keys::decode_pair(&key)
-                .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
-            if by <= head {
-                corrected.entry(target).or_default().push(by);
+        let all = self.corrections()?;
+        // Corrections above the head (older heads, or a batch being
+        // written) are left out.
+        let corrected = if all.last_by <= head {
+            all
+        } else {
+            let mut known = Corrections::default();
+            for (&target, by) in &all.map {
+                let by: Vec<u64> = by.iter().copied().filter(|&b| b <= head).collect();
+                if !by.is_empty() {
+                    known.last_by = known.last_by.max(by[by.len() - 1]);
+                    known.map.insert(target, by);
+                }
             }
-        }
+            Arc::new(known)
+        };
         Ok(Snapshot {
             store: self,
             head,
             known_at: None,
             corrected,
         })
+    }
+
+    /// Every correction in the `corrected` tree, read once and kept until
+    /// the tree is written.
+    fn corrections(&self) -> Result<Arc<Corrections>> {
+        let mut cached = self.corrections.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(corrections) = &*cached {
+            return Ok(corrections.clone());
+        }
+        let mut all = Corrections::default();
+        for entry in self.corrected.iter() {
+            let (key, _) = entry.map_err(|e| self.storage(e))?;
+            let (target, by) = keys::decode_pair(&key)
+                .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
+            all.map.entry(target).or_default().push(by);
+            all.last_by = all.last_by.max(by);
+        }
+        let all = Arc::new(all);
+        *cached = Some(all.clone());
+        Ok(all)
+    }
+
+    /// Forgets the corrections read (every write to the `corrected` tree does).
+    pub(super) fn forget_corrections(&self) {
+        *self.corrections.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -128,12 +176,12 @@ impl Snapshot<'_> {
 
     /// Whether a later event (known to this snapshot) corrects `seq`.
     pub fn is_corrected(&self, seq: u64) -> bool {
-        self.corrected.contains_key(&seq)
+        self.corrected.map.contains_key(&seq)
     }
 
     /// The ids of the events that correct `seq`, in append order.
     pub fn corrected_by(&self, seq: u64) -> Result<Vec<String>> {
-        let Some(by) = self.corrected.get(&seq) else {
+        let Some(by) = self.corrected.map.get(&seq) else {
             return Ok(Vec::new());
         };
         by.iter()
@@ -193,7 +241,7 @@ impl Snapshot<'_> {
 
     /// The seqs of the events (known to the snapshot) that correct `seq`.
     pub(super) fn correctors(&self, seq: u64) -> impl Iterator<Item = u64> + '_ {
-        self.corrected.get(&seq).into_iter().flatten().copied()
+        self.corrected.map.get(&seq).into_iter().flatten().copied()
     }
 
     /// The latest record in replay order, corrected ones included.
@@ -230,6 +278,25 @@ impl Snapshot<'_> {
         Ok(record)
     }
 
+    /// The `by_entity` elements of `entity` whose interval starts before
+    /// `before` (or all), in replay order; above the head included.
+    fn entity_elements(
+        &self,
+        entity: &str,
+        before: Option<i64>,
+    ) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
+        let prefix = keys::entity_prefix(entity);
+        let end = match before {
+            Some(t) => keys::entity(entity, t, 0),
+            None => keys::prefix_end(&prefix),
+        };
+        let store = self.store;
+        store
+            .by_entity
+            .range(&prefix, Some(&end))
+            .map(move |element| element.map_err(|e| store.page_error("by_entity", e)))
+    }
+
     /// The (start, seq) of every record that changes any of `entities`,
     /// starting before `before` (or all), in replay order.
     fn entity_positions(
@@ -237,16 +304,10 @@ impl Snapshot<'_> {
         entities: &[String],
         before: Option<i64>,
     ) -> Result<BTreeSet<(i64, u64)>> {
-        let store = self.store;
         let mut positions = BTreeSet::new();
         for entity in entities {
-            let prefix = keys::entity_prefix(entity);
-            let end = match before {
-                Some(t) => keys::entity(entity, t, 0),
-                None => keys::prefix_end(&prefix),
-            };
-            for element in store.by_entity.range(&prefix, Some(&end)) {
-                let key = element.map_err(|e| store.page_error("by_entity", e))?;
+            for element in self.entity_elements(entity, before) {
+                let key = element?;
                 let (_, start, seq) = keys::decode_entity(&key)
                     .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
                 if seq <= self.head {
@@ -255,6 +316,58 @@ impl Snapshot<'_> {
             }
         }
         Ok(positions)
+    }
+
+    /// What the events that change any of `entities` (and that start before
+    /// `before`, or all) change about them, by position in replay order;
+    /// corrected events are left out. Read from the entity index alone,
+    /// except for elements written by format 1, which send to the log.
+    fn entity_events(
+        &self,
+        entities: &[String],
+        before: Option<i64>,
+    ) -> Result<BTreeMap<(i64, u64), EntityEvent>> {
+        let mut events: BTreeMap<(i64, u64), EntityEvent> = BTreeMap::new();
+        for entity in entities {
+            for element in self.entity_elements(entity, before) {
+                let element = element?;
+                let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
+                let (named, start, seq, changes) =
+                    keys::decode_entity_changes(&element).ok_or_else(unreadable)?;
+                if seq > self.head || self.is_corrected(seq) {
+                    continue;
+                }
+                let Some(changes) = changes else {
+                    // Format 1: the whole event, from the log.
+                    let event = self.event_for_replay(seq, start)?;
+                    events.insert((start, seq), EntityEvent { event, whole: true });
+                    continue;
+                };
+                let part = record::decode_entity_changes(named, changes)
+                    .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
+                if part.at.start() != start {
+                    return Err(Error::Corrupt(format!(
+                        "an entity index entry places record {seq} at {start}, but says it is dated {}",
+                        part.at
+                    )));
+                }
+                match events.entry((start, seq)) {
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(EntityEvent {
+                            event: part,
+                            whole: false,
+                        });
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut slot) => {
+                        let held = slot.get_mut();
+                        if !held.whole {
+                            held.event.changes.extend(part.changes);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// The records that change any of `entities`, in replay order, whose
@@ -273,11 +386,11 @@ impl Snapshot<'_> {
     pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
         if !entities.is_empty() {
             let mut replay = Replay::new(query);
-            for (start, seq) in self.entity_positions(entities, Some(query.end()))? {
-                if self.is_corrected(seq) {
-                    continue;
-                }
-                if replay.feed(&self.event_for_replay(seq, start)?) == Fed::Past {
+            for event in self
+                .entity_events(entities, Some(query.end()))?
+                .into_values()
+            {
+                if replay.feed(&event.event) == Fed::Past {
                     break;
                 }
             }

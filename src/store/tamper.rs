@@ -42,7 +42,7 @@ pub fn remove_index_entry(store: &Store, tree: &str, seq: u64) {
         "by_id" => (&store.by_id, keys::id(&event.id, seq)),
         "by_entity" => (
             &store.by_entity,
-            keys::entity(event.entities()[0], start, seq),
+            super::record::entity_element(&event, event.entities()[0], seq),
         ),
         other => panic!("no index tree {other}"),
     };

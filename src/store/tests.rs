@@ -459,13 +459,34 @@ fn entity_scoped_state_reads_only_that_entitys_records() {
     batch.push(event("y1", "2021", &[("y.v", set(2)), ("x.v", set(-1))]));
     append(&store, &batch);
     let snapshot = store.latest().unwrap();
+    // The entity index holds what the events change about "y": the log is
+    // not read at all.
+    let before = store.records_read();
+    let state = snapshot.state(AsOf::new(w("2030")), &["y".into()]).unwrap();
+    assert_eq!(store.records_read() - before, 0);
+    let expected = [("y.v".into(), "2".into(), "y1".into(), false)];
+    assert_eq!(facts(&state), expected);
+    // Entries as format 1 wrote them (the position only) send the query to
+    // the log, for the two records of "y" only.
+    let old_form = |e: &[u8]| {
+        let (entity, start, seq) = keys::decode_entity(e).unwrap();
+        keys::entity(entity, start, seq)
+    };
+    let all: Vec<Vec<u8>> = store
+        .by_entity
+        .iter()
+        .map(|e| e.unwrap().to_vec())
+        .collect();
+    let mut plain: Vec<Vec<u8>> = all.iter().map(|e| old_form(e)).collect();
+    plain.sort();
+    store.by_entity.retain(|_| false).unwrap();
+    store.by_entity.insert_sorted(&plain).unwrap();
+    let snapshot = store.latest().unwrap();
     let before = store.records_read();
     let state = snapshot.state(AsOf::new(w("2030")), &["y".into()]).unwrap();
     assert_eq!(store.records_read() - before, 2);
-    assert_eq!(
-        facts(&state),
-        [("y.v".into(), "2".into(), "y1".into(), false)]
-    );
+    assert_eq!(facts(&state), expected);
+    store.verify().unwrap().unwrap();
     let before = store.records_read();
     snapshot.state(AsOf::new(w("2030")), &[]).unwrap();
     assert_eq!(store.records_read() - before, 202);
@@ -839,4 +860,110 @@ fn the_first_write_to_a_store_of_format_1_marks_it_current() {
     let stored = store.meta.get(META_FORMAT).unwrap().unwrap();
     assert_eq!(stored.as_ref(), &FORMAT_VERSION.to_be_bytes()[..]);
     assert_eq!(FORMAT_VERSION, 2);
+}
+
+#[test]
+fn entity_queries_about_several_entities_agree_with_the_whole_state() {
+    let (_dir, store) = fresh();
+    append(
+        &store,
+        &[
+            event(
+                "a",
+                "2019",
+                &[("x.v", set(1)), ("y.s", add("p")), ("x.w", set(2))],
+            ),
+            event(
+                "b",
+                "2020",
+                &[("y.s", add("q")), ("x.v", set(3)), ("z.v", set(4))],
+            ),
+            event("c", "2021-06", &[("y.v", set(5)), ("x.v", set(6))]),
+        ],
+    );
+    let snapshot = store.latest().unwrap();
+    let entities: Vec<String> = vec!["x".into(), "y".into()];
+    for at in ["2019", "2020-06", "2021", "2030"] {
+        let scoped = snapshot.state(AsOf::new(w(at)), &entities).unwrap();
+        let mut whole = snapshot.state(AsOf::new(w(at)), &[]).unwrap();
+        whole.retain_entities(&entities);
+        assert_eq!(scoped, whole, "at {at}");
+    }
+}
+
+#[test]
+fn an_entity_index_entry_that_differs_from_its_record_is_found() {
+    let (_dir, store) = fresh();
+    append(
+        &store,
+        &[
+            event("a", "2019", &[("x.v", set(1))]),
+            event("b", "2020", &[("y.v", set(2))]),
+        ],
+    );
+    let record = store.read(2).unwrap();
+    let mut forged = record.event.clone();
+    forged.changes[0].op = set(3);
+    let genuine = record::entity_element(&record.event, "y", 2);
+    store.by_entity.retain(|e| e != genuine.as_slice()).unwrap();
+    store
+        .by_entity
+        .insert_sorted(&[record::entity_element(&forged, "y", 2)])
+        .unwrap();
+    let p = problem(&store);
+    assert_eq!((p.seq, p.tree), (Some(2), "by_entity"));
+    assert!(p.what.contains("differs"), "{p}");
+}
+
+#[test]
+fn snapshots_see_the_corrections_of_their_head_only() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    // A snapshot reads (and keeps) the corrections: none yet.
+    assert!(!store.latest().unwrap().is_corrected(1));
+    let mut fix = event("b", "2020", &[("x.v", set(2))]);
+    fix.event.corrects = vec!["a".into()];
+    append(&store, &[fix]);
+    assert!(store.latest().unwrap().is_corrected(1));
+    assert_eq!(store.latest().unwrap().corrected_by(1).unwrap(), ["b"]);
+    // As of head 1, "b" was not known.
+    assert!(!store.snapshot_at(1).unwrap().is_corrected(1));
+    // A batch dropped before it commits changes nothing.
+    let mut again = event("c", "2020", &[("x.v", set(3))]);
+    again.event.corrects = vec!["a".into()];
+    let mut writer = store.writer(IdPolicy::RequireNew, None, now()).unwrap();
+    writer.push(&[again]).unwrap();
+    drop(writer);
+    let snapshot = store.latest().unwrap();
+    assert_eq!(snapshot.corrected_by(1).unwrap(), ["b"]);
+}
+
+#[test]
+fn a_large_batch_that_fails_at_commit_leaves_no_entity_entries() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    let entries = |store: &Store| store.by_entity.iter().count();
+    assert_eq!(entries(&store), 1);
+    // Enough events that their entity entries are written before the
+    // commit, which then fails: the last one corrects an unknown event.
+    let mut batch: Vec<Located> = (0..500)
+        .map(|i| event(&format!("n{i}"), "2021", &[(&format!("e{i}.v"), set(i))]))
+        .collect();
+    let mut bad = event("bad", "2022", &[("x.v", set(2))]);
+    bad.event.corrects = vec!["nowhere".into()];
+    batch.push(bad);
+    let mut writer = store.writer(IdPolicy::RequireNew, None, now()).unwrap();
+    writer.push(&batch[..250]).unwrap();
+    assert!(entries(&store) > 1, "written before the commit");
+    // Not yet visible: an entity query at the old head does not see them.
+    let scoped = store
+        .latest()
+        .unwrap()
+        .state(AsOf::new(w("2030")), &["e3".into()])
+        .unwrap();
+    assert_eq!(scoped.len(), 0);
+    writer.push(&batch[250..]).unwrap();
+    assert!(writer.commit().is_err());
+    assert_eq!(entries(&store), 1);
+    store.verify().unwrap().unwrap();
 }

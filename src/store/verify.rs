@@ -260,17 +260,28 @@ impl<'s> Checker<'s> {
             Err(p) => return Ok(Err(p)),
         }
         for entity in event.entities() {
-            match has(
+            // The element of format 2, with the changes; else that of format 1.
+            let found = match has(
                 "by_entity",
                 &store.by_entity,
-                &keys::entity(entity, start, seq),
+                &record::entity_element(event, entity, seq),
             )? {
+                Ok(false) => has(
+                    "by_entity",
+                    &store.by_entity,
+                    &keys::entity(entity, start, seq),
+                )?,
+                other => other,
+            };
+            match found {
                 Ok(true) => self.entity_elements += 1,
                 Ok(false) => {
                     return Ok(Err(problem(
                         seq,
                         "by_entity",
-                        format!("the record has no entry under entity \"{entity}\""),
+                        format!(
+                            "the record has no entry under entity \"{entity}\", or one that differs from it"
+                        ),
                     )));
                 }
                 Err(p) => return Ok(Err(p)),

@@ -21,6 +21,11 @@ use super::{
 use crate::error::{Error, Result};
 use crate::event::{BatchCheck, Invalid, Located};
 
+/// How much memory a batch's `by_entity` elements may take before they are
+/// written (see [`Writer::push`]); small in unit tests, so that they write
+/// early too.
+const ENTITY_ELEMENTS_BUDGET: usize = if cfg!(test) { 4 << 10 } else { 48 << 20 };
+
 /// An event of the batch that corrects others: its seq, id, targets and origin.
 struct Correction {
     seq: u64,
@@ -253,7 +258,8 @@ impl Writer<'_> {
             self.lands_at(position);
             self.by_id.push(&keys::id(&event.id, seq));
             for entity in event.entities() {
-                self.by_entity.push(&keys::entity(entity, start, seq));
+                self.by_entity
+                    .push(&record::entity_element(event, entity, seq));
             }
             for change in &event.changes {
                 let key = keys::attr(&change.entity, &change.attr);
@@ -268,6 +274,18 @@ impl Writer<'_> {
             .log
             .append(first, &records)
             .map_err(|e| store.log_error(e))?;
+        // The entity index is the largest: once its elements outgrow a
+        // budget they are written, so a batch of any size holds at most that
+        // much of them (readers skip elements above their head, recovery
+        // removes them). The other indexes are checked against during the
+        // batch and wait for the commit.
+        if self.by_entity.footprint() > ENTITY_ELEMENTS_BUDGET {
+            let elements = std::mem::take(&mut self.by_entity);
+            store
+                .by_entity
+                .insert_sorted(&elements.sorted())
+                .map_err(|e| store.page_error("by_entity", e))?;
+        }
         Ok(())
     }
 
@@ -399,6 +417,7 @@ impl Writer<'_> {
             .corrected
             .apply_batch(pairs)
             .map_err(|e| store.storage(e))?;
+        store.forget_corrections();
         for position in positions {
             self.lands_at(position);
         }
