@@ -95,14 +95,20 @@ pub fn decode_entity(element: &[u8]) -> Option<(&str, i64, u64)> {
 pub fn decode_entity_changes(element: &[u8]) -> Option<(&str, i64, u64, Option<&[u8]>)> {
     let nul = element.iter().position(|&b| b == 0)?;
     let entity = std::str::from_utf8(&element[..nul]).ok()?;
-    let rest = &element[nul + 1..];
+    let (start, seq, changes) = decode_entity_rest(&element[nul + 1..])?;
+    Some((entity, start, seq, changes))
+}
+
+/// Decodes what follows `entity ‖ 0` in a `by_entity` element: (start,
+/// seq, changes). For readers that know the entity already.
+pub fn decode_entity_rest(rest: &[u8]) -> Option<(i64, u64, Option<&[u8]>)> {
     let (start, seq) = decode_time(rest.get(..16)?)?;
     let changes = match rest.len() {
         16 => None,
         n if n > 24 && u64_at(rest, n - 8)? == seq => Some(&rest[16..n - 8]),
         _ => return None,
     };
-    Some((entity, start, seq, changes))
+    Some((start, seq, changes))
 }
 
 /// The first key after every key that starts with `prefix` (which ends in 0).

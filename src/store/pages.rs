@@ -218,13 +218,17 @@ impl PagedSet {
     /// The page `element` belongs in: the one with the greatest first
     /// element at or below it, else the first page.
     fn page_for(&self, element: &[u8]) -> Result<Option<(IVec, IVec)>, PageError> {
-        let found = match self.tree.range(..=element).next_back() {
-            Some(page) => Some(page?),
-            None => self.tree.first()?,
-        };
-        found
+        self.stored_page_for(element)?
             .map(|(key, stored)| Ok((key.clone(), open(&key, stored)?)))
             .transpose()
+    }
+
+    /// [`Self::page_for`], the page as stored (compressed).
+    fn stored_page_for(&self, element: &[u8]) -> sled::Result<Option<(IVec, IVec)>> {
+        match self.tree.range(..=element).next_back() {
+            Some(page) => page.map(Some),
+            None => self.tree.first(),
+        }
     }
 
     fn decode<'p>(key: &IVec, page: &'p IVec) -> Result<Vec<&'p [u8]>, PageError> {
@@ -339,10 +343,11 @@ impl PagedSet {
     /// The elements from `from` (inclusive) up to `to` (exclusive, or the
     /// end), in order.
     pub fn range(&self, from: &[u8], to: Option<&[u8]>) -> Range {
-        let start = match self.page_for(from) {
+        // The range reads the first page itself: only its key is needed.
+        let start = match self.stored_page_for(from) {
             Ok(Some((key, _))) => Bound::Included(key),
             Ok(None) => Bound::Unbounded,
-            Err(e) => return Range::failed(e),
+            Err(e) => return Range::failed(PageError::Sled(e)),
         };
         Range {
             pages: Some(self.tree.range::<IVec, _>((start, Bound::Unbounded))),

@@ -332,8 +332,11 @@ impl Snapshot<'_> {
             for element in self.entity_elements(entity, before) {
                 let element = element?;
                 let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
-                let (named, start, seq, changes) =
-                    keys::decode_entity_changes(&element).ok_or_else(unreadable)?;
+                // The range lies within `entity ‖ 0`.
+                let (start, seq, changes) = element
+                    .get(entity.len() + 1..)
+                    .and_then(keys::decode_entity_rest)
+                    .ok_or_else(unreadable)?;
                 if seq > self.head || self.is_corrected(seq) {
                     continue;
                 }
@@ -343,7 +346,7 @@ impl Snapshot<'_> {
                     events.insert((start, seq), EntityEvent { event, whole: true });
                     continue;
                 };
-                let part = record::decode_entity_changes(named, changes)
+                let part = record::decode_entity_changes(entity, changes)
                     .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
                 if part.at.start() != start {
                     return Err(Error::Corrupt(format!(
