@@ -41,6 +41,7 @@ impl Store {
         ] {
             tree.clear().map_err(sled_err)?;
         }
+        self.forget_corrections();
         let head = self.head()?.seq;
         let (mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
         let mut seen_attrs: HashSet<Vec<u8>> = HashSet::new();

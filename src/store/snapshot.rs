@@ -285,15 +285,22 @@ impl Snapshot<'_> {
         entity: &str,
         before: Option<i64>,
     ) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
-        let prefix = keys::entity_prefix(entity);
-        let end = match before {
-            Some(t) => keys::entity(entity, t, 0),
-            None => keys::prefix_end(&prefix),
+        let (from, to) = if entity.contains('\0') {
+            // No stored entity has a NUL in its name, and such a name would
+            // select the elements of another: an empty range.
+            (Vec::new(), Vec::new())
+        } else {
+            let prefix = keys::entity_prefix(entity);
+            let end = match before {
+                Some(t) => keys::entity(entity, t, 0),
+                None => keys::prefix_end(&prefix),
+            };
+            (prefix, end)
         };
         let store = self.store;
         store
             .by_entity
-            .range(&prefix, Some(&end))
+            .range(&from, Some(&to))
             .map(move |element| element.map_err(|e| store.page_error("by_entity", e)))
     }
 

@@ -967,3 +967,16 @@ fn a_large_batch_that_fails_at_commit_leaves_no_entity_entries() {
     assert_eq!(entries(&store), 1);
     store.verify().unwrap().unwrap();
 }
+
+#[test]
+fn an_entity_name_with_a_nul_selects_nothing() {
+    let (_dir, store) = fresh();
+    // No stored name has a NUL; asking for one gives nothing, not the
+    // entries of "a" that its bytes would select as a prefix.
+    append(&store, &[event("e", "2020", &[("a.v", set(1))])]);
+    let snapshot = store.latest().unwrap();
+    let state = snapshot
+        .state(AsOf::new(w("2030")), &["a\0b".into(), "a\0".into()])
+        .unwrap();
+    assert_eq!(state.len(), 0);
+}

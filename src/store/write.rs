@@ -491,8 +491,11 @@ impl Drop for Writer<'_> {
     /// fails too, the pending marker makes the next open do it.
     fn drop(&mut self) {
         if self.staged && !self.committed {
-            let _ = self.store.remove_above(self.head.seq);
-            let _ = self.store.meta.remove(META_PENDING);
+            // Only once the leftovers are gone may the marker go: if it
+            // stays, the next open removes them.
+            if self.store.remove_above(self.head.seq).is_ok() {
+                let _ = self.store.meta.remove(META_PENDING);
+            }
             let _ = self.store.flush();
         }
     }
