@@ -202,6 +202,8 @@ pub struct Store {
     writer: Mutex<()>,
     /// Events between two checkpoints (0: none are built).
     checkpoint_every: AtomicU64,
+    /// Bytes of `by_entity` elements a batch holds before writing them.
+    entity_elements_budget: AtomicU64,
     /// How many records have been read from the log (a diagnostic).
     reads: AtomicU64,
     /// The `corrected` tree, read once and kept until it is written
@@ -259,6 +261,7 @@ impl Store {
             checkpoints: tree("checkpoints")?,
             meta: tree("meta")?,
             checkpoint_every: AtomicU64::new(checkpoint::DEFAULT_EVERY),
+            entity_elements_budget: AtomicU64::new(write::ENTITY_ELEMENTS_BUDGET as u64),
             path: path.to_path_buf(),
             db,
             writer: Mutex::new(()),
@@ -288,6 +291,17 @@ impl Store {
             witness::write(&store.path, &store.head()?)?;
         }
         Ok(store)
+    }
+
+    /// Sets how many bytes of entity index elements a batch holds before it
+    /// writes them (tests set it low to exercise those writes).
+    pub fn set_entity_elements_budget(&self, bytes: usize) {
+        self.entity_elements_budget
+            .store(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn entity_elements_budget(&self) -> usize {
+        self.entity_elements_budget.load(Ordering::Relaxed) as usize
     }
 
     /// The directory the store lives in.

@@ -325,59 +325,96 @@ impl Snapshot<'_> {
         Ok(positions)
     }
 
-    /// What the events that change any of `entities` (and that start before
-    /// `before`, or all) change about them, by position in replay order;
+    /// Calls `each`, in replay order, with what each event that changes any
+    /// of `entities` (and starts before `before`, or all) changes about them
+    /// (`whole` if it is the whole event), until it returns false;
     /// corrected events are left out. Read from the entity index alone,
     /// except for elements written by format 1, which send to the log.
+    /// One entity's events are streamed; several are merged first.
     fn entity_events(
         &self,
         entities: &[String],
         before: Option<i64>,
-    ) -> Result<BTreeMap<(i64, u64), EntityEvent>> {
-        let mut events: BTreeMap<(i64, u64), EntityEvent> = BTreeMap::new();
-        for entity in entities {
+        mut each: impl FnMut(Event) -> bool,
+    ) -> Result<()> {
+        if let [entity] = entities {
             for element in self.entity_elements(entity, before) {
-                let element = element?;
-                let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
-                // The range lies within `entity ‖ 0`.
-                let (start, seq, changes) = element
-                    .get(entity.len() + 1..)
-                    .and_then(keys::decode_entity_rest)
-                    .ok_or_else(unreadable)?;
-                if seq > self.head || self.is_corrected(seq) {
-                    continue;
+                if let Some((_, event)) = self.entity_event(entity, &element?)?
+                    && !each(event.event)
+                {
+                    break;
                 }
-                let Some(changes) = changes else {
-                    // Format 1: the whole event, from the log.
-                    let event = self.event_for_replay(seq, start)?;
-                    events.insert((start, seq), EntityEvent { event, whole: true });
+            }
+            return Ok(());
+        }
+        let mut events: BTreeMap<(i64, u64), EntityEvent> = BTreeMap::new();
+        for (i, entity) in entities.iter().enumerate() {
+            if entities[..i].contains(entity) {
+                continue;
+            }
+            for element in self.entity_elements(entity, before) {
+                let Some((position, part)) = self.entity_event(entity, &element?)? else {
                     continue;
                 };
-                let part = record::decode_entity_changes(entity, changes)
-                    .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
-                if part.at.start() != start {
-                    return Err(Error::Corrupt(format!(
-                        "an entity index entry places record {seq} at {start}, but says it is dated {}",
-                        part.at
-                    )));
-                }
-                match events.entry((start, seq)) {
+                match events.entry(position) {
                     std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(EntityEvent {
-                            event: part,
-                            whole: false,
-                        });
+                        slot.insert(part);
                     }
                     std::collections::btree_map::Entry::Occupied(mut slot) => {
                         let held = slot.get_mut();
-                        if !held.whole {
-                            held.event.changes.extend(part.changes);
+                        if part.whole {
+                            *held = part;
+                        } else if !held.whole {
+                            held.event.changes.extend(part.event.changes);
                         }
                     }
                 }
             }
         }
-        Ok(events)
+        for event in events.into_values() {
+            if !each(event.event) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The event a `by_entity` element of `entity` stands for, with its
+    /// position; `None` above the head or if corrected.
+    fn entity_event(
+        &self,
+        entity: &str,
+        element: &[u8],
+    ) -> Result<Option<((i64, u64), EntityEvent)>> {
+        let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
+        // The range lies within `entity ‖ 0`.
+        let (start, seq, changes) = element
+            .get(entity.len() + 1..)
+            .and_then(keys::decode_entity_rest)
+            .ok_or_else(unreadable)?;
+        if seq > self.head || self.is_corrected(seq) {
+            return Ok(None);
+        }
+        let Some(changes) = changes else {
+            // Format 1: the whole event, from the log.
+            let event = self.event_for_replay(seq, start)?;
+            return Ok(Some(((start, seq), EntityEvent { event, whole: true })));
+        };
+        let event = record::decode_entity_changes(entity, changes)
+            .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
+        if event.at.start() != start {
+            return Err(Error::Corrupt(format!(
+                "an entity index entry places record {seq} at {start}, but says it is dated {}",
+                event.at
+            )));
+        }
+        Ok(Some((
+            (start, seq),
+            EntityEvent {
+                event,
+                whole: false,
+            },
+        )))
     }
 
     /// The records that change any of `entities`, in replay order, whose
@@ -396,14 +433,9 @@ impl Snapshot<'_> {
     pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
         if !entities.is_empty() {
             let mut replay = Replay::new(query);
-            for event in self
-                .entity_events(entities, Some(query.end()))?
-                .into_values()
-            {
-                if replay.feed(&event.event) == Fed::Past {
-                    break;
-                }
-            }
+            self.entity_events(entities, Some(query.end()), |event| {
+                replay.feed(&event) != Fed::Past
+            })?;
             let mut state = replay.finish();
             state.retain_entities(entities);
             return Ok(state);

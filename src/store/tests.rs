@@ -888,6 +888,9 @@ fn entity_queries_about_several_entities_agree_with_the_whole_state() {
         let mut whole = snapshot.state(AsOf::new(w(at)), &[]).unwrap();
         whole.retain_entities(&entities);
         assert_eq!(scoped, whole, "at {at}");
+        // An entity named twice counts once.
+        let twice: Vec<String> = vec!["y".into(), "x".into(), "y".into()];
+        assert_eq!(snapshot.state(AsOf::new(w(at)), &twice).unwrap(), whole);
     }
 }
 

@@ -22,9 +22,9 @@ use crate::error::{Error, Result};
 use crate::event::{BatchCheck, Invalid, Located};
 
 /// How much memory a batch's `by_entity` elements may take before they are
-/// written (see [`Writer::push`]); small in unit tests, so that they write
-/// early too.
-const ENTITY_ELEMENTS_BUDGET: usize = if cfg!(test) { 4 << 10 } else { 48 << 20 };
+/// written (see [`Writer::push`]), unless the store says otherwise; small in
+/// unit tests, so that they write early too.
+pub const ENTITY_ELEMENTS_BUDGET: usize = if cfg!(test) { 4 << 10 } else { 48 << 20 };
 
 /// An event of the batch that corrects others: its seq, id, targets and origin.
 struct Correction {
@@ -279,7 +279,7 @@ impl Writer<'_> {
         // much of them (readers skip elements above their head, recovery
         // removes them). The other indexes are checked against during the
         // batch and wait for the commit.
-        if self.by_entity.footprint() > ENTITY_ELEMENTS_BUDGET {
+        if self.by_entity.footprint() > store.entity_elements_budget() {
             let elements = std::mem::take(&mut self.by_entity);
             store
                 .by_entity
