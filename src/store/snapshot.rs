@@ -587,10 +587,15 @@ impl Snapshot<'_> {
         for entity in entities {
             crate::event::check_entity(entity)
                 .map_err(|reason| Error::Usage(format!("entity \"{entity}\" {reason}")))?;
-            if self
-                .entity_positions(std::slice::from_ref(entity), None)?
-                .is_empty()
-            {
+            let mut known_here = false;
+            for element in self.entity_elements(entity, None) {
+                let element = element?;
+                if keys::seq_of(&element).is_some_and(|seq| seq <= self.head) {
+                    known_here = true;
+                    break;
+                }
+            }
+            if !known_here {
                 let known = self.entities()?;
                 let when = match &self.known_at {
                     Some(k) => format!(" as known at {k}"),
