@@ -407,17 +407,14 @@ impl Store {
         if every == 0 {
             return Ok(0);
         }
-        // A store written by an earlier chronik: its checkpoints are
-        // replaced by ones in the current layout.
+        // Checkpoints of an earlier chronik's layout go; the ones built
+        // below, in the current layout, replace them.
         let mut legacy = sled::Batch::default();
-        let rebuild_all = if self.remove_legacy_checkpoints(&mut legacy)? {
+        if self.remove_legacy_checkpoints(&mut legacy)? {
             self.checkpoints
                 .apply_batch(legacy)
                 .map_err(|e| self.storage(e))?;
-            true
-        } else {
-            rebuild_all
-        };
+        }
         let snapshot = self.latest()?;
         let last = self.checkpoint_headers().next_back().transpose()?;
         // Every record lies at exactly one position: those after the last

@@ -48,6 +48,15 @@ pub fn is_compressed(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
 }
 
+/// A stored page, decompressed if it is compressed and as it is if not;
+/// `None` if it does not decompress or would exceed `limit` bytes.
+pub fn open(stored: sled::IVec, limit: usize) -> Option<sled::IVec> {
+    if !is_compressed(&stored) {
+        return Some(stored);
+    }
+    decompress(&stored, limit).map(sled::IVec::from)
+}
+
 /// The value `bytes` holds, decompressed if it is compressed; `None` if it
 /// does not decompress or would exceed `limit` bytes.
 pub fn decompress(bytes: &[u8], limit: usize) -> Option<Vec<u8>> {

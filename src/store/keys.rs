@@ -85,22 +85,17 @@ pub fn entity_changes(name: &str, start: i64, seq: u64, changes: &[u8]) -> Vec<u
     element
 }
 
-/// Decodes a `by_entity` element into (entity, start, seq).
+/// Decodes a `by_entity` element (of either format) into (entity, start, seq).
 pub fn decode_entity(element: &[u8]) -> Option<(&str, i64, u64)> {
-    decode_entity_changes(element).map(|(entity, start, seq, _)| (entity, start, seq))
-}
-
-/// Decodes a `by_entity` element into (entity, start, seq, changes): the
-/// changes are `None` in an element of format 1, which has none.
-pub fn decode_entity_changes(element: &[u8]) -> Option<(&str, i64, u64, Option<&[u8]>)> {
     let nul = element.iter().position(|&b| b == 0)?;
     let entity = std::str::from_utf8(&element[..nul]).ok()?;
-    let (start, seq, changes) = decode_entity_rest(&element[nul + 1..])?;
-    Some((entity, start, seq, changes))
+    let (start, seq, _) = decode_entity_rest(&element[nul + 1..])?;
+    Some((entity, start, seq))
 }
 
 /// Decodes what follows `entity ‖ 0` in a `by_entity` element: (start,
-/// seq, changes). For readers that know the entity already.
+/// seq, changes), the changes `None` in an element of format 1, which has
+/// none. For readers that know the entity already.
 pub fn decode_entity_rest(rest: &[u8]) -> Option<(i64, u64, Option<&[u8]>)> {
     let (start, seq) = decode_time(rest.get(..16)?)?;
     let changes = match rest.len() {
@@ -191,21 +186,23 @@ mod tests {
     #[test]
     fn entity_elements_of_both_formats_decode() {
         let old = entity("openai", -5, 7);
-        assert_eq!(decode_entity_changes(&old), Some(("openai", -5, 7, None)));
+        let rest = |e: &[u8]| e["openai".len() + 1..].to_vec();
+        assert_eq!(decode_entity_rest(&rest(&old)), Some((-5, 7, None)));
         let new = entity_changes("openai", -5, 7, b"changes");
         assert_eq!(
-            decode_entity_changes(&new),
-            Some(("openai", -5, 7, Some(&b"changes"[..])))
+            decode_entity_rest(&rest(&new)),
+            Some((-5, 7, Some(&b"changes"[..])))
         );
         assert_eq!(decode_entity(&new), Some(("openai", -5, 7)));
+        assert_eq!(decode_entity(&old), Some(("openai", -5, 7)));
         assert_eq!(seq_of(&new), Some(7));
         // Sorted by position, whatever the changes.
         assert!(entity_changes("openai", -5, 7, b"zz") < entity_changes("openai", -5, 8, b"aa"));
         // A trailing seq that is not the element's, or no room for one.
         let mut bad = new.clone();
         *bad.last_mut().unwrap() = 8;
-        assert_eq!(decode_entity_changes(&bad), None);
-        assert_eq!(decode_entity_changes(&new[..old.len() + 4]), None);
+        assert_eq!(decode_entity(&bad), None);
+        assert_eq!(decode_entity(&new[..old.len() + 4]), None);
     }
 
     #[test]

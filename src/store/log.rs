@@ -26,12 +26,7 @@ const PAGE_LIMIT: usize = RECORDS_PER_PAGE as usize * (MAX_EVENT_BYTES + 1024);
 
 /// A stored page's bytes, decompressed if they were compressed.
 fn open_page(page: u64, stored: IVec) -> Result<IVec, LogError> {
-    if !compress::is_compressed(&stored) {
-        return Ok(stored);
-    }
-    compress::decompress(&stored, PAGE_LIMIT)
-        .map(IVec::from)
-        .ok_or(LogError::BadPage(page))
+    compress::open(stored, PAGE_LIMIT).ok_or(LogError::BadPage(page))
 }
 
 /// How many decoded pages a log keeps.

@@ -197,12 +197,7 @@ const PAGE_LIMIT: usize = 64 << 20;
 
 /// A stored page's bytes, decompressed if they were compressed.
 fn open(key: &IVec, stored: IVec) -> Result<IVec, PageError> {
-    if !compress::is_compressed(&stored) {
-        return Ok(stored);
-    }
-    compress::decompress(&stored, PAGE_LIMIT)
-        .map(IVec::from)
-        .ok_or_else(|| PageError::Bad(key.clone()))
+    compress::open(stored, PAGE_LIMIT).ok_or_else(|| PageError::Bad(key.clone()))
 }
 
 impl PagedSet {

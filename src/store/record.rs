@@ -216,14 +216,22 @@ pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
         .into_iter()
         .map(ChangeV1::into_change)
         .collect::<Result<_, String>>()?;
+    let mut event = replay_event(e.id, e.at, changes)?;
+    event.corrects = e.corrects.into_iter().map(str::to_string).collect();
+    Ok(event)
+}
+
+/// An event with only what a replay reads: id, date and changes (the rest
+/// left empty).
+fn replay_event(id: &str, at: WhenV1, changes: Vec<Change>) -> Result<Event, String> {
     Ok(Event {
-        id: e.id.to_string(),
-        at: e.at.try_into()?,
+        id: id.to_string(),
+        at: at.try_into()?,
         title: String::new(),
         summary: None,
         tags: Vec::new(),
         sources: Vec::new(),
-        corrects: e.corrects.into_iter().map(str::to_string).collect(),
+        corrects: Vec::new(),
         changes,
     })
 }
@@ -420,20 +428,12 @@ pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String
     if used != bytes.len() {
         return Err("an entity index entry has bytes left over".into());
     }
-    Ok(Event {
-        id: e.id.to_string(),
-        at: e.at.try_into()?,
-        title: String::new(),
-        summary: None,
-        tags: Vec::new(),
-        sources: Vec::new(),
-        corrects: Vec::new(),
-        changes: e
-            .changes
-            .into_iter()
-            .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
-            .collect::<Result<_, String>>()?,
-    })
+    let changes = e
+        .changes
+        .into_iter()
+        .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
+        .collect::<Result<_, String>>()?;
+    replay_event(e.id, e.at, changes)
 }
 
 impl<S: Into<String>> ValueV1<S> {

@@ -22,9 +22,8 @@ use crate::error::{Error, Result};
 use crate::event::{BatchCheck, Invalid, Located};
 
 /// How much memory a batch's `by_entity` elements may take before they are
-/// written (see [`Writer::push`]), unless the store says otherwise; small in
-/// unit tests, so that they write early too.
-pub const ENTITY_ELEMENTS_BUDGET: usize = if cfg!(test) { 4 << 10 } else { 48 << 20 };
+/// written (see [`Writer::push`]), unless the store says otherwise.
+pub const ENTITY_ELEMENTS_BUDGET: usize = 48 << 20;
 
 /// An event of the batch that corrects others: its seq, id, targets and origin.
 struct Correction {
