@@ -129,7 +129,7 @@ fn a_store_from_a_newer_format_is_refused() {
     let stderr = env.fails(&["state"], 1);
     assert!(
         stderr.contains(
-            "has format version 99, but this chronik reads only up to version 2; upgrade chronik"
+            "has format version 99, but this chronik reads only up to version 3; upgrade chronik"
         ),
         "{stderr}"
     );

@@ -18,20 +18,26 @@
 //! a checkpoint's position (a backdated event, a correction) removes it
 //! before the batch is published; new checkpoints are built after.
 //!
-//! Stored as a header and the body in parts, so that sled (which keeps up to
-//! 16 entries in a node and rewrites whole nodes) never handles values of
-//! many megabytes:
+//! Stored as a header and the body in chunks, each the facts of a run of
+//! entities, so that a query about one entity decodes only the part of the
+//! checkpoint about it, and sled (which keeps up to 16 entries in a node and
+//! rewrites whole nodes) never handles values of many megabytes:
 //!
-//! - `h ‖ position` → `[version 2][max_end i64 BE][requires u64 BE]
-//!   [count u64 BE][parts u32 BE]`, `count` the number of records at or
-//!   before the position;
-//! - `p ‖ position ‖ part u32 BE` → up to 64 KiB of the body: a zstd frame
-//!   of the bincode of `BodyV1`, strings (entities, attributes, event ids)
-//!   interned once.
+//! - `h ‖ position` → `[version 3][max_end i64 BE][requires u64 BE]
+//!   [count u64 BE][chunks u32 BE][slots u32 BE]`, `count` the number of
+//!   records at or before the position, `slots` the number of attributes
+//!   that hold anything (to size the state before decoding);
+//! - `c ‖ position ‖ first` → a zstd frame of the entities from `first` (an
+//!   entity's name; empty for the first chunk) up to the next chunk's, in
+//!   order, each as two elements of the page format of [`super::pages`]: the
+//!   entity's name, and the bincode of `BodyV1` with its facts and the
+//!   `until` expiries pending for them, strings (attributes, event ids)
+//!   interned once an entity.
 //!
-//! The header and the parts are written in one sled batch. Version 1 kept
-//! header and body in one value under the bare position; such entries are
-//! not read, and the next build replaces them.
+//! The header and the chunks are written in one sled batch. Earlier layouts
+//! are not read, and the next build replaces them: version 1 kept header
+//! and body in one value under the bare position, version 2 split one body
+//! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -43,16 +49,20 @@ use crate::error::{Error, Result};
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
-const VERSION: u8 = 2;
-const HEADER: usize = 29;
+const VERSION: u8 = 3;
+const HEADER: usize = 33;
 const DECODE_LIMIT: usize = 1 << 30;
-/// The key prefixes of headers and of body parts.
+/// The key prefixes of chunks and headers, and of the parts of version 2.
+const CHUNKS: u8 = b'c';
 const HEADERS: u8 = b'h';
-const PARTS: u8 = b'p';
-/// The largest body part.
-const PART_BYTES: usize = 64 << 10;
+const LEGACY_PARTS: u8 = b'p';
 /// The length of a version-1 key: a bare position.
 const LEGACY_KEY: usize = 16;
+/// How many bytes of encoded entities a chunk holds before the next one
+/// starts (an entity is never split, so one with many facts makes a larger
+/// chunk). Smaller chunks make a query about one entity cheaper and
+/// compress less well.
+const CHUNK_BYTES: usize = 4 << 10;
 
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
@@ -64,6 +74,14 @@ pub struct Header {
     pub requires: u64,
     /// Records (corrected ones too) at or before the checkpoint's position.
     pub count: u64,
+}
+
+/// How a checkpoint's body is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    chunks: u32,
+    /// Attributes that hold anything, in every chunk together.
+    slots: u32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -113,17 +131,50 @@ impl<'a> Strings<'a> {
     }
 }
 
+/// A checkpoint's body, ready to store: each chunk's first key (see the
+/// module's documentation) and its compressed bytes.
+struct Chunks {
+    chunks: Vec<(Vec<u8>, Vec<u8>)>,
+    slots: u32,
+}
+
 /// Encodes a checkpoint's body from a state and its pending expiries, in
-/// order; `None` if it would be too large to decode (a cache can do
-/// without).
-fn encode_body<'a>(
-    state: &'a State,
-    expiries: impl Iterator<Item = &'a Expiry>,
-) -> Option<Vec<u8>> {
+/// chunks; `None` if an entity would be too large to decode (a cache can
+/// do without).
+fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>) -> Option<Chunks> {
+    // Each entity's slots and expiries, by entity.
+    type Facts<'a> = (Vec<(&'a str, &'a Slot)>, Vec<&'a Expiry>);
+    let mut entities: std::collections::BTreeMap<&str, Facts<'_>> = Default::default();
+    let mut slots = 0u32;
+    for (entity, attr, slot) in state.slots() {
+        entities.entry(entity).or_default().0.push((attr, slot));
+        slots = slots.saturating_add(1);
+    }
+    for e in expiries {
+        entities.entry(&e.entity).or_default().1.push(e);
+    }
+    let mut chunks = Vec::new();
+    let mut first: &str = "";
+    let mut page = Vec::new();
+    for (entity, (slots, expiries)) in entities {
+        if page.len() >= CHUNK_BYTES {
+            chunks.push((first.as_bytes().to_vec(), compress::compress(page)));
+            page = Vec::new();
+            first = entity;
+        }
+        super::pages::push_element(&mut page, entity.as_bytes());
+        super::pages::push_element(&mut page, &encode_entity(entity, &slots, &expiries)?);
+    }
+    chunks.push((first.as_bytes().to_vec(), compress::compress(page)));
+    Some(Chunks { chunks, slots })
+}
+
+/// Encodes one entity's part of a body.
+fn encode_entity(entity: &str, slots: &[(&str, &Slot)], expiries: &[&Expiry]) -> Option<Vec<u8>> {
     let mut strings = Strings::default();
-    let slots: Vec<SlotV1<&str>> = state
-        .slots()
-        .map(|(entity, attr, slot)| SlotV1 {
+    let slots: Vec<SlotV1<&str>> = slots
+        .iter()
+        .map(|&(attr, slot)| SlotV1 {
             entity: strings.of(entity),
             attr: strings.of(attr),
             many: matches!(slot, Slot::Many(_)),
@@ -140,6 +191,7 @@ fn encode_body<'a>(
         })
         .collect();
     let expiries: Vec<ExpiryV1<&str>> = expiries
+        .iter()
         .map(|e| ExpiryV1 {
             end: e.end,
             entity: strings.of(&e.entity),
@@ -154,45 +206,105 @@ fn encode_body<'a>(
     };
     let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard())
         .expect("encoding to a Vec cannot fail");
-    (bytes.len() <= DECODE_LIMIT).then(|| compress::compress(bytes))
+    (bytes.len() <= DECODE_LIMIT).then_some(bytes)
 }
 
-/// Encodes a checkpoint's header, saying how many parts its body has.
-fn encode_header(header: Header, parts: u32) -> [u8; HEADER] {
+/// Encodes a checkpoint's header.
+fn encode_header(header: Header, layout: Layout) -> [u8; HEADER] {
     let mut bytes = [0; HEADER];
     bytes[0] = VERSION;
     bytes[1..9].copy_from_slice(&header.max_end.to_be_bytes());
     bytes[9..17].copy_from_slice(&header.requires.to_be_bytes());
     bytes[17..25].copy_from_slice(&header.count.to_be_bytes());
-    bytes[25..29].copy_from_slice(&parts.to_be_bytes());
+    bytes[25..29].copy_from_slice(&layout.chunks.to_be_bytes());
+    bytes[29..33].copy_from_slice(&layout.slots.to_be_bytes());
     bytes
 }
 
-/// Reads a checkpoint's header and the number of parts of its body.
-fn decode_header(bytes: &[u8]) -> Option<(Header, u32)> {
-    if bytes.len() != HEADER || bytes[0] != VERSION {
-        return None;
+/// Reads a checkpoint's header: `None` for one of an earlier layout, which
+/// queries ignore.
+fn decode_header(bytes: &[u8]) -> Result<Option<(Header, Layout)>> {
+    let unreadable = || Error::Corrupt("a checkpoint header is unreadable".into());
+    match bytes.first() {
+        Some(&VERSION) if bytes.len() == HEADER => {}
+        Some(&version) if version < VERSION => return Ok(None),
+        _ => return Err(unreadable()),
     }
+    let u64_at = |at: usize| bytes[at..at + 8].try_into().map(u64::from_be_bytes);
+    let u32_at = |at: usize| bytes[at..at + 4].try_into().map(u32::from_be_bytes);
     let header = Header {
-        max_end: i64::from_be_bytes(bytes[1..9].try_into().ok()?),
-        requires: u64::from_be_bytes(bytes[9..17].try_into().ok()?),
-        count: u64::from_be_bytes(bytes[17..25].try_into().ok()?),
+        max_end: u64_at(1).map_err(|_| unreadable())? as i64,
+        requires: u64_at(9).map_err(|_| unreadable())?,
+        count: u64_at(17).map_err(|_| unreadable())?,
     };
-    Some((header, u32::from_be_bytes(bytes[25..29].try_into().ok()?)))
+    let layout = Layout {
+        chunks: u32_at(25).map_err(|_| unreadable())?,
+        slots: u32_at(29).map_err(|_| unreadable())?,
+    };
+    Ok(Some((header, layout)))
 }
 
 fn header_key(position: &[u8]) -> Vec<u8> {
     [&[HEADERS][..], position].concat()
 }
 
-fn part_key(position: &[u8], part: u32) -> Vec<u8> {
-    [&[PARTS][..], position, &part.to_be_bytes()].concat()
+fn chunk_key(position: &[u8], first: &[u8]) -> Vec<u8> {
+    [&[CHUNKS][..], position, first].concat()
 }
 
-/// Decodes a checkpoint's body. Strings are borrowed from `bytes` while
-/// decoding and copied once into the state; each event id becomes one
-/// shared `Arc` for every fact it gave.
-fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
+/// Which entities of a chunk to decode.
+#[derive(Clone, Copy)]
+enum Wanted<'a> {
+    /// All of them, checking that they lie between the chunk's first key
+    /// and the next chunk's (`None`: after every entity).
+    Between(&'a [u8], Option<&'a [u8]>),
+    /// Only this one.
+    Entity(&'a str),
+}
+
+/// Decodes the `wanted` entities of a checkpoint chunk (decompressed) into
+/// `state` and their pending expiries into `expiries`.
+fn decode_chunk(
+    chunk: &[u8],
+    wanted: Wanted<'_>,
+    state: &mut State,
+    expiries: &mut Vec<Expiry>,
+) -> std::result::Result<(), String> {
+    let spans = super::pages::elements(chunk).map_err(|_| "a chunk does not decode")?;
+    if spans.len() % 2 != 0 {
+        return Err("a chunk does not decode".into());
+    }
+    let mut previous: Option<&[u8]> = None;
+    for pair in spans.chunks(2) {
+        let [(at, len), (body_at, body_len)] = [pair[0], pair[1]];
+        let name = &chunk[at..at + len];
+        let wants = match wanted {
+            Wanted::Between(from, to) => {
+                if name < from || to.is_some_and(|to| name >= to) || previous >= Some(name) {
+                    return Err("a chunk holds entities outside its range".into());
+                }
+                previous = Some(name);
+                true
+            }
+            Wanted::Entity(entity) => name == entity.as_bytes(),
+        };
+        if wants {
+            let name = std::str::from_utf8(name).map_err(|_| "an entity name is not UTF-8")?;
+            decode_entity(&chunk[body_at..body_at + body_len], name, state, expiries)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one entity's part of a body into `state` and `expiries`. Strings
+/// are borrowed from `bytes` while decoding and copied once into the state;
+/// each event id becomes one shared `Arc` for every fact it gave.
+fn decode_entity(
+    bytes: &[u8],
+    entity: &str,
+    state: &mut State,
+    expiries: &mut Vec<Expiry>,
+) -> std::result::Result<(), String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
     let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(bytes, config)
         .map_err(|e| format!("checkpoint does not decode: {e}"))?;
@@ -203,10 +315,14 @@ fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
             .copied()
             .ok_or("a checkpoint names an unknown string")
     };
+    let ours = |i: u32| match string(i)? {
+        name if name == entity => Ok(()),
+        _ => Err("a chunk files facts under another entity"),
+    };
     let mut ids: Vec<Option<std::sync::Arc<str>>> = vec![None; strings.len()];
     let when = |w: WhenV1| When::try_from(w);
-    let mut state = State::with_capacity(body.slots.len());
     for slot in body.slots {
+        ours(slot.entity)?;
         let mut facts = Vec::with_capacity(slot.facts.len());
         for fact in slot.facts {
             let event = ids
@@ -231,21 +347,18 @@ fn decode_body(bytes: &[u8]) -> std::result::Result<Resume, String> {
                 .ok_or("a checkpoint holds an empty attribute")?;
             Slot::One(value, provenance)
         };
-        state.put_slot(string(slot.entity)?, string(slot.attr)?, slot_value);
+        state.put_slot(entity, string(slot.attr)?, slot_value);
     }
-    let expiries = body
-        .expiries
-        .into_iter()
-        .map(|e| {
-            Ok(Expiry {
-                end: e.end,
-                entity: string(e.entity)?.to_string(),
-                attr: string(e.attr)?.to_string(),
-                member: e.member.map(ValueV1::into_value).transpose()?,
-            })
-        })
-        .collect::<std::result::Result<_, String>>()?;
-    Ok(Resume { state, expiries })
+    for e in body.expiries {
+        ours(e.entity)?;
+        expiries.push(Expiry {
+            end: e.end,
+            entity: entity.to_string(),
+            attr: string(e.attr)?.to_string(),
+            member: e.member.map(ValueV1::into_value).transpose()?,
+        });
+    }
+    Ok(())
 }
 
 /// The question a checkpoint is built for: every event certain.
@@ -266,71 +379,110 @@ impl Store {
     }
 
     /// Stores a checkpoint at `position` (a `by_time` element): its header
-    /// and its body in parts, all in one batch.
-    pub(super) fn put_checkpoint(
-        &self,
-        position: &[u8],
-        header: Header,
-        body: &[u8],
-    ) -> Result<()> {
+    /// and its body in chunks, all in one batch.
+    fn put_checkpoint(&self, position: &[u8], header: Header, body: &Chunks) -> Result<()> {
         let mut batch = sled::Batch::default();
-        let mut parts = 0u32;
-        for part in body.chunks(PART_BYTES) {
-            batch.insert(part_key(position, parts), part);
-            parts += 1;
+        for (first, chunk) in &body.chunks {
+            batch.insert(chunk_key(position, first), &chunk[..]);
         }
-        batch.insert(header_key(position), &encode_header(header, parts)[..]);
+        let layout = Layout {
+            chunks: u32::try_from(body.chunks.len()).expect("fewer chunks than facts"),
+            slots: body.slots,
+        };
+        batch.insert(header_key(position), &encode_header(header, layout)[..]);
         self.checkpoints
             .apply_batch(batch)
             .map_err(|e| self.storage(e))
     }
 
-    /// Every checkpoint header, in replay order: (position, header, parts).
+    /// Every checkpoint header of the current layout, in replay order:
+    /// (position, header, layout).
     fn checkpoint_headers(
         &self,
-    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Header, u32)>> + '_ {
-        self.checkpoints.scan_prefix([HEADERS]).map(|entry| {
-            let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            let (header, parts) = decode_header(&bytes)
-                .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
-            Ok((key[1..].to_vec(), header, parts))
+    ) -> impl DoubleEndedIterator<Item = Result<(Vec<u8>, Header, Layout)>> + '_ {
+        self.checkpoints.scan_prefix([HEADERS]).filter_map(|entry| {
+            let (key, bytes) = match entry {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(self.storage(e))),
+            };
+            decode_header(&bytes)
+                .transpose()
+                .map(|read| read.map(|(header, layout)| (key[1..].to_vec(), header, layout)))
         })
     }
 
-    /// The body of the checkpoint at `position`, from its `parts` parts.
-    fn checkpoint_body(&self, position: &[u8], parts: u32) -> Result<Resume> {
-        let mut body = Vec::new();
-        let mut found = 0;
-        for entry in self
-            .checkpoints
-            .scan_prefix(&part_key(position, 0)[..=position.len()])
-        {
-            let (key, part) = entry.map_err(|e| self.storage(e))?;
-            if key[..] != part_key(position, found)[..] {
-                return Err(Error::Corrupt(
-                    "a checkpoint's parts are out of order".into(),
-                ));
+    /// The body of the checkpoint at `position`: every fact, or only those
+    /// about `entities` when given (reading only the chunks that hold them).
+    fn checkpoint_body(
+        &self,
+        position: &[u8],
+        layout: Layout,
+        entities: Option<&[String]>,
+    ) -> Result<Resume> {
+        let corrupt = |m: String| Error::Corrupt(format!("a checkpoint: {m}"));
+        let mut state;
+        let mut expiries = Vec::new();
+        match entities {
+            None => {
+                state = State::with_capacity(layout.slots as usize);
+                let chunks = self
+                    .checkpoints
+                    .scan_prefix(chunk_key(position, b""))
+                    .collect::<sled::Result<Vec<_>>>()
+                    .map_err(|e| self.storage(e))?;
+                if chunks.len() != layout.chunks as usize
+                    || chunks
+                        .first()
+                        .is_none_or(|(key, _)| key.len() != 1 + position.len())
+                {
+                    return Err(Error::Corrupt(format!(
+                        "a checkpoint has {} of its {} chunks",
+                        chunks.len(),
+                        layout.chunks
+                    )));
+                }
+                let first = |n: usize| chunks.get(n).map(|(key, _)| &key[1 + position.len()..]);
+                for (n, (_, chunk)) in chunks.iter().enumerate() {
+                    let wanted = Wanted::Between(first(n).unwrap_or_default(), first(n + 1));
+                    let bytes = compress::open(chunk.clone(), DECODE_LIMIT)
+                        .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
+                    decode_chunk(&bytes, wanted, &mut state, &mut expiries).map_err(corrupt)?;
+                }
             }
-            body.extend_from_slice(&part);
-            found += 1;
+            Some(entities) => {
+                state = State::new();
+                for (i, entity) in entities.iter().enumerate() {
+                    if entities[..i].contains(entity) {
+                        continue;
+                    }
+                    // The last chunk that starts at or before the entity.
+                    let last = chunk_key(position, entity.as_bytes());
+                    let Some(entry) = self
+                        .checkpoints
+                        .range(chunk_key(position, b"")..=last)
+                        .next_back()
+                    else {
+                        return Err(Error::Corrupt(
+                            "a checkpoint is missing its first chunk".into(),
+                        ));
+                    };
+                    let (_, chunk) = entry.map_err(|e| self.storage(e))?;
+                    let bytes = compress::open(chunk, DECODE_LIMIT)
+                        .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
+                    decode_chunk(&bytes, Wanted::Entity(entity), &mut state, &mut expiries)
+                        .map_err(corrupt)?;
+                }
+            }
         }
-        if found != parts {
-            return Err(Error::Corrupt(format!(
-                "a checkpoint has {found} of its {parts} parts"
-            )));
-        }
-        if compress::is_compressed(&body) {
-            body = compress::decompress(&body, DECODE_LIMIT)
-                .ok_or_else(|| Error::Corrupt("a checkpoint does not decompress".into()))?;
-        }
-        decode_body(&body).map_err(|m| Error::Corrupt(format!("a checkpoint: {m}")))
+        expiries.sort();
+        Ok(Resume { state, expiries })
     }
 
     /// Removes every checkpoint at or after `position` (a `by_time`
-    /// element): a write landed there. Version-1 entries go too.
+    /// element): a write landed there. Those of earlier layouts go too.
     pub(super) fn invalidate_checkpoints(&self, position: &[u8]) -> Result<()> {
         let mut batch = sled::Batch::default();
-        for prefix in [HEADERS, PARTS] {
+        for prefix in [CHUNKS, HEADERS] {
             let from = [&[prefix][..], position].concat();
             for entry in self.checkpoints.range(from..vec![prefix + 1]) {
                 let (key, _) = entry.map_err(|e| self.storage(e))?;
@@ -343,19 +495,22 @@ impl Store {
             .map_err(|e| self.storage(e))
     }
 
-    /// Adds to `batch` the removal of every version-1 checkpoint.
+    /// Adds to `batch` the removal of every checkpoint of an earlier layout.
     fn remove_legacy_checkpoints(&self, batch: &mut sled::Batch) -> Result<bool> {
-        // They sort before the headers or after the parts: a date's
-        // position starts with 0x7F or 0x80.
         let mut any = false;
-        let outside = self
-            .checkpoints
-            .range(..vec![HEADERS])
-            .keys()
-            .chain(self.checkpoints.range(vec![PARTS + 1]..).keys());
-        for entry in outside {
+        // Version 2: headers of an earlier version, and parts.
+        for entry in self.checkpoints.scan_prefix([HEADERS]) {
+            let (key, bytes) = entry.map_err(|e| self.storage(e))?;
+            if decode_header(&bytes)?.is_none() {
+                batch.remove(key);
+                any = true;
+            }
+        }
+        // Version 1: bare positions, which start with 0x7F or 0x80 and so
+        // sort after every prefix of the later layouts.
+        for entry in self.checkpoints.range(vec![LEGACY_PARTS]..).keys() {
             let key = entry.map_err(|e| self.storage(e))?;
-            if key.len() == LEGACY_KEY {
+            if key[0] == LEGACY_PARTS || key.len() == LEGACY_KEY {
                 batch.remove(key);
                 any = true;
             }
@@ -364,20 +519,22 @@ impl Store {
     }
 
     /// The nearest checkpoint that may serve `query` in a snapshot at
-    /// `head`: its position and its state.
+    /// `head`: its position and its state, whole or only about `entities`.
     pub(super) fn checkpoint_for(
         &self,
         query: AsOf,
         head: u64,
+        entities: Option<&[String]>,
     ) -> Result<Option<(Vec<u8>, Resume)>> {
         let before = header_key(&keys::time(query.end(), 0));
         for entry in self.checkpoints.range(vec![HEADERS]..before).rev() {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            let (header, parts) = decode_header(&bytes)
-                .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
+            let Some((header, layout)) = decode_header(&bytes)? else {
+                continue;
+            };
             if header.max_end <= query.end() && header.requires <= head {
                 let position = key[1..].to_vec();
-                match self.checkpoint_body(&position, parts) {
+                match self.checkpoint_body(&position, layout, entities) {
                     Ok(resume) => return Ok(Some((position, resume))),
                     // A write in another thread removed it meanwhile (it
                     // landed before it): one further back may serve.
@@ -407,8 +564,8 @@ impl Store {
         if every == 0 {
             return Ok(0);
         }
-        // Checkpoints of an earlier chronik's layout go; the ones built
-        // below, in the current layout, replace them.
+        // Checkpoints of an earlier layout go; the ones built below, in
+        // the current layout, replace them.
         let mut legacy = sled::Batch::default();
         if self.remove_legacy_checkpoints(&mut legacy)? {
             self.checkpoints
@@ -428,8 +585,8 @@ impl Store {
             return Ok(0);
         }
         let (mut builder, from) = match last {
-            Some((position, header, parts)) => {
-                let resume = self.checkpoint_body(&position, parts)?;
+            Some((position, header, layout)) => {
+                let resume = self.checkpoint_body(&position, layout, None)?;
                 (Builder::resume(header, resume), Some(position))
             }
             None => (Builder::new(), None),
@@ -458,9 +615,13 @@ impl Store {
         else {
             return Ok(None);
         };
-        let (header, parts) = decode_header(&bytes)
-            .ok_or_else(|| Error::Corrupt("a checkpoint header is unreadable".into()))?;
-        Ok(Some((header, self.checkpoint_body(position, parts)?)))
+        let Some((header, layout)) = decode_header(&bytes)? else {
+            return Ok(None);
+        };
+        Ok(Some((
+            header,
+            self.checkpoint_body(position, layout, None)?,
+        )))
     }
 
     /// Replaces the checkpoint at `position` (for tests).
@@ -490,27 +651,31 @@ impl Store {
         &self,
     ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
         let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
-        // Every entry is a header, a part, or a version-1 checkpoint (which
-        // the next build replaces), and every part belongs to a header.
-        let mut stored_parts = 0u64;
+        // Every entry is a header, a chunk, or a checkpoint of an earlier
+        // layout (which the next build replaces), and every chunk belongs
+        // to a header.
+        let mut stored_chunks = 0u64;
         for entry in self.checkpoints.iter().keys() {
             let key = entry.map_err(|e| self.storage(e))?;
             match (key.first(), key.len()) {
-                (Some(&PARTS), 21) => stored_parts += 1,
-                (Some(&HEADERS), 17) | (_, LEGACY_KEY) => {}
+                (Some(&CHUNKS), 17..) => stored_chunks += 1,
+                (Some(&HEADERS), 17) | (Some(&LEGACY_PARTS), 21) | (_, LEGACY_KEY) => {}
                 _ => {
                     return Ok(Err((
                         None,
-                        "an entry of the checkpoints tree is neither a header nor a part".into(),
+                        "an entry of the checkpoints tree is neither a header nor a chunk".into(),
                     )));
                 }
             }
         }
-        let claimed: u64 = headers.iter().map(|(_, _, parts)| u64::from(*parts)).sum();
-        if stored_parts != claimed {
+        let claimed: u64 = headers
+            .iter()
+            .map(|(_, _, layout)| u64::from(layout.chunks))
+            .sum();
+        if stored_chunks != claimed {
             return Ok(Err((
                 None,
-                "the checkpoints' parts do not match their headers".into(),
+                "the checkpoints' chunks do not match their headers".into(),
             )));
         }
         if headers.is_empty() {
@@ -524,7 +689,7 @@ impl Store {
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
             let key = keys::time(start, seq);
-            while let Some((at, header, parts)) = checkpoints.peek() {
+            while let Some((at, header, layout)) = checkpoints.peek() {
                 if at[..] > key[..] {
                     break;
                 }
@@ -535,7 +700,8 @@ impl Store {
                     )));
                 }
                 let differs = *header != builder.header
-                    || self.checkpoint_body(at, *parts).ok() != Some(builder.replay.suspend());
+                    || self.checkpoint_body(at, *layout, None).ok()
+                        != Some(builder.replay.suspend());
                 if differs {
                     return Ok(Err((
                         Some(seq),
@@ -600,7 +766,7 @@ impl Builder {
         Ok(())
     }
 
-    fn encode(&self) -> Option<Vec<u8>> {
+    fn encode(&self) -> Option<Chunks> {
         encode_body(
             self.replay.state(),
             self.replay.pending_expiries().into_iter(),

@@ -1,4 +1,4 @@
-//! zstd compression of log pages and checkpoint bodies.
+//! zstd compression of log pages, index pages and checkpoint chunks.
 //!
 //! A compressed value is one zstd frame; anything else is stored as it is.
 //! Values of format version 1 were never compressed, and none of them

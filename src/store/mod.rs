@@ -57,9 +57,12 @@ pub use write::Writer;
 ///
 /// - 1: log pages and checkpoints stored as they are;
 /// - 2: log pages and checkpoints may be zstd frames (a page of version 1
-///   never starts like one). The first write to a version-1 store makes it
-///   version 2.
-pub const FORMAT_VERSION: u32 = 2;
+///   never starts like one);
+/// - 3: checkpoints are stored in chunks by entity; those of version 2 are
+///   ignored, and the next write rebuilds them.
+///
+/// The first write to a store of an earlier version makes it current.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// sled's page cache; its default (1 GiB) is far more than chronik needs.
 const CACHE_BYTES: u64 = 64 << 20;

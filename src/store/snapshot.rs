@@ -278,11 +278,13 @@ impl Snapshot<'_> {
         Ok(record)
     }
 
-    /// The `by_entity` elements of `entity` whose interval starts before
-    /// `before` (or all), in replay order; above the head included.
+    /// The `by_entity` elements of `entity` after the position `after` (a
+    /// `by_time` element; from the first if none) whose interval starts
+    /// before `before` (or all), in replay order; above the head included.
     fn entity_elements(
         &self,
         entity: &str,
+        after: Option<&[u8]>,
         before: Option<i64>,
     ) -> impl Iterator<Item = Result<sled::IVec>> + '_ {
         let (from, to) = if entity.contains('\0') {
@@ -291,11 +293,16 @@ impl Snapshot<'_> {
             (Vec::new(), Vec::new())
         } else {
             let prefix = keys::entity_prefix(entity);
+            let from = match after.and_then(keys::decode_time) {
+                // The first element after (start, seq) is at (start, seq + 1).
+                Some((start, seq)) => keys::entity(entity, start, seq.saturating_add(1)),
+                None => prefix.clone(),
+            };
             let end = match before {
                 Some(t) => keys::entity(entity, t, 0),
                 None => keys::prefix_end(&prefix),
             };
-            (prefix, end)
+            (from, end)
         };
         let store = self.store;
         store
@@ -313,7 +320,7 @@ impl Snapshot<'_> {
     ) -> Result<BTreeSet<(i64, u64)>> {
         let mut positions = BTreeSet::new();
         for entity in entities {
-            for element in self.entity_elements(entity, before) {
+            for element in self.entity_elements(entity, None, before) {
                 let key = element?;
                 let (_, start, seq) = keys::decode_entity(&key)
                     .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
@@ -326,7 +333,8 @@ impl Snapshot<'_> {
     }
 
     /// Calls `each`, in replay order, with what each event that changes any
-    /// of `entities` (and starts before `before`, or all) changes about them
+    /// of `entities` (after the position `after`, if given, and starting
+    /// before `before`, or all) changes about them
     /// (`whole` if it is the whole event), until it returns false;
     /// corrected events are left out. Read from the entity index alone,
     /// except for elements written by format 1, which send to the log.
@@ -334,11 +342,12 @@ impl Snapshot<'_> {
     fn entity_events(
         &self,
         entities: &[String],
+        after: Option<&[u8]>,
         before: Option<i64>,
         mut each: impl FnMut(Event) -> bool,
     ) -> Result<()> {
         if let [entity] = entities {
-            for element in self.entity_elements(entity, before) {
+            for element in self.entity_elements(entity, after, before) {
                 if let Some((_, event)) = self.entity_event(entity, &element?)?
                     && !each(event.event)
                 {
@@ -352,7 +361,7 @@ impl Snapshot<'_> {
             if entities[..i].contains(entity) {
                 continue;
             }
-            for element in self.entity_elements(entity, before) {
+            for element in self.entity_elements(entity, after, before) {
                 let Some((position, part)) = self.entity_event(entity, &element?)? else {
                     continue;
                 };
@@ -429,19 +438,27 @@ impl Snapshot<'_> {
     }
 
     /// The state at `query`: every fact, or only those about `entities`
-    /// (read through the entity index) when it is not empty.
+    /// when it is not empty. Either starts from the nearest checkpoint that
+    /// may serve (for entities, only its chunks about them); entities then
+    /// read their events through the entity index.
     pub fn state(&self, query: AsOf, entities: &[String]) -> Result<State> {
         if !entities.is_empty() {
-            let mut replay = Replay::new(query);
-            self.entity_events(entities, Some(query.end()), |event| {
+            let (after, mut replay) =
+                match self
+                    .store
+                    .checkpoint_for(query, self.head, Some(entities))?
+                {
+                    Some((position, resume)) => (Some(position), Replay::resume(query, resume)),
+                    None => (None, Replay::new(query)),
+                };
+            self.entity_events(entities, after.as_deref(), Some(query.end()), |event| {
                 replay.feed(&event) != Fed::Past
             })?;
             let mut state = replay.finish();
             state.retain_entities(entities);
             return Ok(state);
         }
-        // The whole state: from the nearest checkpoint that may serve.
-        match self.store.checkpoint_for(query, self.head)? {
+        match self.store.checkpoint_for(query, self.head, None)? {
             Some((position, resume)) => {
                 self.replay_after(Replay::resume(query, resume), Some(&position), query)
             }
@@ -588,7 +605,7 @@ impl Snapshot<'_> {
             crate::event::check_entity(entity)
                 .map_err(|reason| Error::Usage(format!("entity \"{entity}\" {reason}")))?;
             let mut known_here = false;
-            for element in self.entity_elements(entity, None) {
+            for element in self.entity_elements(entity, None, None) {
                 let element = element?;
                 if keys::seq_of(&element).is_some_and(|seq| seq <= self.head) {
                     known_here = true;

@@ -718,32 +718,31 @@ fn checkpoints_are_built_and_verified() {
 }
 
 #[test]
-fn a_checkpoint_part_without_its_header_is_found() {
+fn a_checkpoint_chunk_without_its_header_is_found() {
     let (_dir, store) = checkpointed();
     let positions = store.checkpoint_positions().unwrap();
-    // A part at a position where no checkpoint is.
-    let mut orphan = vec![b'p'];
+    // A chunk at a position where no checkpoint is.
+    let mut orphan = vec![b'c'];
     orphan.extend_from_slice(&keys::time(i64::MAX / 2, 1));
-    orphan.extend_from_slice(&0u32.to_be_bytes());
     assert!(!positions.iter().any(|p| orphan[1..17] == p[..]));
     store.checkpoints.insert(orphan.clone(), &b"x"[..]).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
-    assert!(p.what.contains("parts do not match"), "{p}");
+    assert!(p.what.contains("chunks do not match"), "{p}");
     // Also when no checkpoint is left at all.
     store.checkpoints.clear().unwrap();
     store.checkpoints.insert(orphan, &b"x"[..]).unwrap();
     let p = problem(&store);
-    assert!(p.what.contains("parts do not match"), "{p}");
-    // And an entry that is neither a header nor a part.
+    assert!(p.what.contains("chunks do not match"), "{p}");
+    // And an entry that is neither a header nor a chunk.
     store.checkpoints.clear().unwrap();
     store.checkpoints.insert(&b"zz"[..], &b"x"[..]).unwrap();
     let p = problem(&store);
-    assert!(p.what.contains("neither a header nor a part"), "{p}");
+    assert!(p.what.contains("neither a header nor a chunk"), "{p}");
 }
 
 #[test]
-fn checkpoints_of_the_first_layout_are_ignored_then_replaced() {
+fn checkpoints_of_earlier_layouts_are_ignored_then_replaced() {
     let (_dir, store) = checkpointed();
     let at = |store: &Store| {
         store
@@ -754,31 +753,162 @@ fn checkpoints_of_the_first_layout_are_ignored_then_replaced() {
     };
     let expected = at(&store);
     let positions = store.checkpoint_positions().unwrap();
+    // Version 1: a bare position, its value unreadable today. Version 2: a
+    // header of 29 bytes saying version 2, and a part of its body, at a
+    // position of their own.
+    let old = keys::time(w("2021").start(), 1_000);
+    let v2_header = |position: &[u8]| [&[b'h'][..], position].concat();
+    let v2_part = |position: &[u8]| [&[b'p'][..], position, &0u32.to_be_bytes()].concat();
     let legacy = |store: &Store| {
         store
             .checkpoints
             .insert(&positions[1][..], &b"\x01old"[..])
             .unwrap();
+        let mut header = vec![2u8];
+        header.extend_from_slice(&[0; 28]);
+        store.checkpoints.insert(v2_header(&old), header).unwrap();
+        store
+            .checkpoints
+            .insert(v2_part(&old), &b"old"[..])
+            .unwrap();
     };
-    // A version-1 entry (a bare position, its value unreadable today) next
-    // to checkpoints of the current layout: ignored, then removed by the
-    // next build, which keeps the current ones.
+    let gone = |store: &Store| {
+        assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
+        assert!(store.checkpoints.get(v2_header(&old)).unwrap().is_none());
+        assert!(store.checkpoints.get(v2_part(&old)).unwrap().is_none());
+    };
+    // Next to checkpoints of the current layout: ignored, then removed by
+    // the next build, which keeps the current ones.
     legacy(&store);
     assert_eq!(at(&store), expected);
     store.verify().unwrap().unwrap();
-    assert_eq!(store.build_checkpoints(false).unwrap(), 0);
-    assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
     assert_eq!(store.checkpoint_positions().unwrap(), positions);
-    // Only version-1 entries: the next build makes every checkpoint anew.
+    assert_eq!(store.build_checkpoints(false).unwrap(), 0);
+    gone(&store);
+    assert_eq!(store.checkpoint_positions().unwrap(), positions);
+    // Only entries of earlier layouts: the next build makes every
+    // checkpoint anew.
     store.checkpoints.clear().unwrap();
     legacy(&store);
     assert_eq!(at(&store), expected);
     store.verify().unwrap().unwrap();
     assert_eq!(store.build_checkpoints(false).unwrap(), 5);
-    assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
+    gone(&store);
     assert_eq!(store.checkpoint_positions().unwrap(), positions);
     assert_eq!(at(&store), expected);
     assert_eq!(store.verify().unwrap().unwrap().checkpoints, 5);
+}
+
+/// A store whose checkpoints hold many chunks: 400 entities with a value,
+/// a set and an expiring value each, checkpoints every 300 events.
+fn chunked() -> (tempfile::TempDir, Store) {
+    let (dir, store) = fresh();
+    store.set_checkpoint_interval(300);
+    let batch: Vec<Located> = (0..1200)
+        .map(|i| {
+            let entity = format!("entity-{:03}", i % 400);
+            let year = 2000 + i / 100;
+            let until = Op::Set {
+                value: Value::Int(i as i64),
+                until: Some(w(&format!("{}", year + 3))),
+            };
+            event(
+                &format!("event-{i}"),
+                &format!("{year}-0{}", 1 + i % 9),
+                &[
+                    (&format!("{entity}.value"), set(i as i64)),
+                    (&format!("{entity}.members"), add(&format!("m{}", i % 7))),
+                    (&format!("{entity}.lease"), until),
+                ],
+            )
+        })
+        .collect();
+    append(&store, &batch);
+    (dir, store)
+}
+
+/// The chunks of the checkpoint at `position`, as (key, value).
+fn chunks_of(store: &Store, position: &[u8]) -> Vec<(sled::IVec, sled::IVec)> {
+    store
+        .checkpoints
+        .scan_prefix([&[b'c'][..], position].concat())
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
+    let (_dir, store) = chunked();
+    let positions = store.checkpoint_positions().unwrap();
+    assert_eq!(positions.len(), 4);
+    assert!(chunks_of(&store, &positions[2]).len() > 3);
+    let snapshot = store.latest().unwrap();
+    for date in ["2003-05", "2008-02-03", "2013"] {
+        let query = AsOf::new(w(date));
+        let whole = snapshot.state_from_start(query).unwrap();
+        // Every entity, whichever chunk holds it.
+        let names = (0..400).map(|i| format!("entity-{i:03}"));
+        for entity in names.chain(["entity-1".into(), "nobody".into()]) {
+            let mut expected = whole.clone();
+            expected.retain_entities(std::slice::from_ref(&entity));
+            let got = snapshot
+                .state(query, std::slice::from_ref(&entity))
+                .unwrap();
+            assert_eq!(facts(&got), facts(&expected), "{entity} at {date}");
+        }
+        let several = ["entity-398".to_string(), "entity-007".to_string()];
+        let mut expected = whole.clone();
+        expected.retain_entities(&several);
+        let got = snapshot.state(query, &several).unwrap();
+        assert_eq!(facts(&got), facts(&expected), "several at {date}");
+    }
+    // The query reads the checkpoint, and none of the entity index before
+    // it: a checkpoint that says otherwise is believed (and `verify` finds
+    // it), and removing the elements before it changes nothing.
+    let query = AsOf::new(w("2009"));
+    let entity = vec!["entity-200".to_string()];
+    let before = snapshot.state(query, &entity).unwrap();
+    let (header, mut resume) = store.read_checkpoint(&positions[2]).unwrap().unwrap();
+    let (_, _, slot) = before.slots().next().unwrap();
+    let provenance = slot.values()[0].1.clone();
+    resume.state.put_slot(
+        "entity-200",
+        "planted",
+        crate::state::Slot::One(Value::Int(1), provenance),
+    );
+    store
+        .write_checkpoint(&positions[2], header, &resume)
+        .unwrap();
+    let planted = store.latest().unwrap().state(query, &entity).unwrap();
+    assert!(planted.get("entity-200", "planted").is_some());
+    assert!(problem(&store).what.contains("differs from a fresh replay"));
+    store.reindex().unwrap();
+    // entity-200's events are 201 (2002-03), 601 (2006-07) and 1001
+    // (2010-02); the checkpoint used, after 900 events, lies in 2009.
+    assert!(positions[2][..] > keys::time(w("2006-07").start(), 601)[..]);
+    tamper::remove_index_entry(&store, "by_entity", 201);
+    tamper::remove_index_entry(&store, "by_entity", 601);
+    assert_eq!(
+        facts(&store.latest().unwrap().state(query, &entity).unwrap()),
+        facts(&before)
+    );
+    assert!(!facts(&before).is_empty());
+}
+
+#[test]
+fn a_chunk_that_holds_facts_outside_its_range_is_found() {
+    let (_dir, store) = chunked();
+    let position = store.checkpoint_positions().unwrap()[1].clone();
+    let chunks = chunks_of(&store, &position);
+    // The second chunk, stored under a key after its first entity.
+    let (key, value) = &chunks[1];
+    store.checkpoints.remove(key).unwrap();
+    let mut moved = key.to_vec();
+    moved.extend_from_slice(b"~");
+    store.checkpoints.insert(moved, value).unwrap();
+    let p = problem(&store);
+    assert_eq!(p.tree, "checkpoints");
+    assert!(p.what.contains("differs from a fresh replay"), "{p}");
 }
 
 #[test]
@@ -859,7 +989,7 @@ fn the_first_write_to_a_store_of_format_1_marks_it_current() {
     append(&store, &[event("b", "2021", &[("x.v", set(2))])]);
     let stored = store.meta.get(META_FORMAT).unwrap().unwrap();
     assert_eq!(stored.as_ref(), &FORMAT_VERSION.to_be_bytes()[..]);
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
 }
 
 #[test]
