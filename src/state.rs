@@ -309,6 +309,11 @@ impl State {
         self.slots.is_empty()
     }
 
+    /// The number of attributes that hold anything.
+    pub fn attributes(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Keeps only the facts about the given entities.
     pub fn retain_entities(&mut self, entities: &[String]) {
         self.slots

@@ -27,7 +27,8 @@
 //!   [count u64 BE][chunks u32 BE][slots u32 BE]`, `count` the number of
 //!   records at or before the position, `slots` the number of attributes
 //!   that hold anything (to size the state before decoding);
-//! - `c ‖ position ‖ first` → a zstd frame of the entities from `first` (an
+//! - `c ‖ position ‖ first` → a zstd frame (or the bytes themselves, if they
+//!   would not shrink) of the entities from `first` (an
 //!   entity's name; empty for the first chunk) up to the next chunk's, in
 //!   order, each as two elements of the page format of [`super::pages`]: the
 //!   entity's name, and the bincode of `BodyV1` with its facts and the
@@ -153,19 +154,21 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     for e in expiries {
         entities.entry(&e.entity).or_default().1.push(e);
     }
+    let seal = |first: &str, page: Vec<u8>| {
+        (page.len() <= DECODE_LIMIT).then(|| (first.as_bytes().to_vec(), compress::compress(page)))
+    };
     let mut chunks = Vec::new();
     let mut first: &str = "";
     let mut page = Vec::new();
     for (entity, (slots, expiries)) in entities {
         if page.len() >= CHUNK_BYTES {
-            chunks.push((first.as_bytes().to_vec(), compress::compress(page)));
-            page = Vec::new();
+            chunks.push(seal(first, std::mem::take(&mut page))?);
             first = entity;
         }
         super::pages::push_element(&mut page, entity.as_bytes());
         super::pages::push_element(&mut page, &encode_entity(entity, &slots, &expiries)?);
     }
-    chunks.push((first.as_bytes().to_vec(), compress::compress(page)));
+    chunks.push(seal(first, page)?);
     Some(Chunks { chunks, slots })
 }
 
@@ -206,7 +209,7 @@ fn encode_entity(entity: &str, slots: &[(&str, &Slot)], expiries: &[&Expiry]) ->
     };
     let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard())
         .expect("encoding to a Vec cannot fail");
-    (bytes.len() <= DECODE_LIMIT).then_some(bytes)
+    (bytes.len() < DECODE_LIMIT).then_some(bytes)
 }
 
 /// Encodes a checkpoint's header.
@@ -242,6 +245,29 @@ fn decode_header(bytes: &[u8]) -> Result<Option<(Header, Layout)>> {
         slots: u32_at(29).map_err(|_| unreadable())?,
     };
     Ok(Some((header, layout)))
+}
+
+/// Whether a header's bytes are of an earlier layout (by their version).
+fn is_legacy_header(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|&version| version < VERSION)
+}
+
+/// Whether a key is that of a version-1 checkpoint: a bare position, which
+/// starts with 0x7F or 0x80 and so sorts after every prefix of the later
+/// layouts.
+fn is_legacy_position(key: &[u8]) -> bool {
+    key.len() == LEGACY_KEY && key[0] > LEGACY_PARTS
+}
+
+/// Reads a header entry: (position, header, layout), or `None` for one of
+/// an earlier layout.
+fn read_header(key: &[u8], bytes: &[u8]) -> Result<Option<(Vec<u8>, Header, Layout)>> {
+    if key.len() != 1 + 16 {
+        return Err(Error::Corrupt(
+            "a checkpoint header's key is unreadable".into(),
+        ));
+    }
+    Ok(decode_header(bytes)?.map(|(header, layout)| (key[1..].to_vec(), header, layout)))
 }
 
 fn header_key(position: &[u8]) -> Vec<u8> {
@@ -405,9 +431,7 @@ impl Store {
                 Ok(entry) => entry,
                 Err(e) => return Some(Err(self.storage(e))),
             };
-            decode_header(&bytes)
-                .transpose()
-                .map(|read| read.map(|(header, layout)| (key[1..].to_vec(), header, layout)))
+            read_header(&key, &bytes).transpose()
         })
     }
 
@@ -424,7 +448,6 @@ impl Store {
         let mut expiries = Vec::new();
         match entities {
             None => {
-                state = State::with_capacity(layout.slots as usize);
                 let chunks = self
                     .checkpoints
                     .scan_prefix(chunk_key(position, b""))
@@ -441,12 +464,19 @@ impl Store {
                         layout.chunks
                     )));
                 }
+                // The header's count is a hint, not to be trusted further
+                // than the stored bytes could hold.
+                let stored: usize = chunks.iter().map(|(_, chunk)| chunk.len()).sum();
+                state = State::with_capacity((layout.slots as usize).min(8 * stored));
                 let first = |n: usize| chunks.get(n).map(|(key, _)| &key[1 + position.len()..]);
                 for (n, (_, chunk)) in chunks.iter().enumerate() {
                     let wanted = Wanted::Between(first(n).unwrap_or_default(), first(n + 1));
                     let bytes = compress::open(chunk.clone(), DECODE_LIMIT)
                         .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
                     decode_chunk(&bytes, wanted, &mut state, &mut expiries).map_err(corrupt)?;
+                }
+                if u32::try_from(state.attributes()).unwrap_or(u32::MAX) != layout.slots {
+                    return Err(corrupt("its header does not match its chunks".into()));
                 }
             }
             Some(entities) => {
@@ -501,16 +531,15 @@ impl Store {
         // Version 2: headers of an earlier version, and parts.
         for entry in self.checkpoints.scan_prefix([HEADERS]) {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            if decode_header(&bytes)?.is_none() {
+            if is_legacy_header(&bytes) {
                 batch.remove(key);
                 any = true;
             }
         }
-        // Version 1: bare positions, which start with 0x7F or 0x80 and so
-        // sort after every prefix of the later layouts.
+        // Version 1: bare positions, after every prefix of the later layouts.
         for entry in self.checkpoints.range(vec![LEGACY_PARTS]..).keys() {
             let key = entry.map_err(|e| self.storage(e))?;
-            if key[0] == LEGACY_PARTS || key.len() == LEGACY_KEY {
+            if key[0] == LEGACY_PARTS || is_legacy_position(&key) {
                 batch.remove(key);
                 any = true;
             }
@@ -529,22 +558,20 @@ impl Store {
         let before = header_key(&keys::time(query.end(), 0));
         for entry in self.checkpoints.range(vec![HEADERS]..before).rev() {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            let Some((header, layout)) = decode_header(&bytes)? else {
+            let Some((position, header, layout)) = read_header(&key, &bytes)? else {
                 continue;
             };
             if header.max_end <= query.end() && header.requires <= head {
-                let position = key[1..].to_vec();
-                match self.checkpoint_body(&position, layout, entities) {
-                    Ok(resume) => return Ok(Some((position, resume))),
-                    // A write in another thread removed it meanwhile (it
-                    // landed before it): one further back may serve.
-                    Err(_)
-                        if self.checkpoints.get(&key).map_err(|e| self.storage(e))?
-                            != Some(bytes) =>
-                    {
-                        continue;
-                    }
-                    Err(e) => return Err(e),
+                let body = self.checkpoint_body(&position, layout, entities);
+                // A write in another thread may have removed it meanwhile
+                // (it landed before it), or even built another in its
+                // place: then one further back may serve.
+                let unchanged =
+                    self.checkpoints.get(&key).map_err(|e| self.storage(e))? == Some(bytes);
+                match body {
+                    Ok(resume) if unchanged => return Ok(Some((position, resume))),
+                    Err(e) if unchanged => return Err(e),
+                    _ => continue,
                 }
             }
         }
@@ -659,7 +686,8 @@ impl Store {
             let key = entry.map_err(|e| self.storage(e))?;
             match (key.first(), key.len()) {
                 (Some(&CHUNKS), 17..) => stored_chunks += 1,
-                (Some(&HEADERS), 17) | (Some(&LEGACY_PARTS), 21) | (_, LEGACY_KEY) => {}
+                (Some(&HEADERS), 17) | (Some(&LEGACY_PARTS), 21) => {}
+                _ if is_legacy_position(&key) => {}
                 _ => {
                     return Ok(Err((
                         None,
@@ -699,9 +727,11 @@ impl Store {
                         "a checkpoint sits where there is no event".into(),
                     )));
                 }
-                let differs = *header != builder.header
-                    || self.checkpoint_body(at, *layout, None).ok()
-                        != Some(builder.replay.suspend());
+                let differs = match self.checkpoint_body(at, *layout, None) {
+                    Ok(body) => *header != builder.header || body != builder.replay.suspend(),
+                    Err(Error::Corrupt(m)) => return Ok(Err((Some(seq), m))),
+                    Err(e) => return Err(e),
+                };
                 if differs {
                     return Ok(Err((
                         Some(seq),

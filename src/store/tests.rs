@@ -848,6 +848,7 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
         let whole = snapshot.state_from_start(query).unwrap();
         // Every entity, whichever chunk holds it.
         let names = (0..400).map(|i| format!("entity-{i:03}"));
+        // And names that are not stored: one that starts several others.
         for entity in names.chain(["entity-1".into(), "nobody".into()]) {
             let mut expected = whole.clone();
             expected.retain_entities(std::slice::from_ref(&entity));
@@ -862,29 +863,43 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
         let got = snapshot.state(query, &several).unwrap();
         assert_eq!(facts(&got), facts(&expected), "several at {date}");
     }
-    // The query reads the checkpoint, and none of the entity index before
+    // The query reads the checkpoint, and none of the entity index up to
     // it: a checkpoint that says otherwise is believed (and `verify` finds
-    // it), and removing the elements before it changes nothing.
+    // it), the event at its position is not applied again, and removing the
+    // elements before it changes nothing. The checkpoint used for 2009 is
+    // the one after 900 events, the last of them in 2008.
     let query = AsOf::new(w("2009"));
     let entity = vec!["entity-200".to_string()];
     let before = snapshot.state(query, &entity).unwrap();
     let (header, mut resume) = store.read_checkpoint(&positions[2]).unwrap().unwrap();
     let (_, _, slot) = before.slots().next().unwrap();
     let provenance = slot.values()[0].1.clone();
-    resume.state.put_slot(
-        "entity-200",
-        "planted",
-        crate::state::Slot::One(Value::Int(1), provenance),
-    );
+    let planted = |value: i64| crate::state::Slot::One(Value::Int(value), provenance.clone());
+    resume.state.put_slot("entity-200", "planted", planted(1));
+    // The entity of the event at the position: its next event is 400
+    // events (four years) later.
+    let (_, last_seq) = keys::decode_time(&positions[2]).unwrap();
+    let last = format!("entity-{:03}", (last_seq - 1) % 400);
+    resume.state.put_slot(&last, "value", planted(-1));
     store
         .write_checkpoint(&positions[2], header, &resume)
         .unwrap();
-    let planted = store.latest().unwrap().state(query, &entity).unwrap();
-    assert!(planted.get("entity-200", "planted").is_some());
+    let snapshot = store.latest().unwrap();
+    let got = snapshot.state(query, &entity).unwrap();
+    assert!(got.get("entity-200", "planted").is_some());
+    let got = snapshot.state(query, std::slice::from_ref(&last)).unwrap();
+    assert!(
+        matches!(
+            got.get(&last, "value"),
+            Some(crate::state::Slot::One(Value::Int(-1), _))
+        ),
+        "{:?}",
+        facts(&got)
+    );
     assert!(problem(&store).what.contains("differs from a fresh replay"));
     store.reindex().unwrap();
     // entity-200's events are 201 (2002-03), 601 (2006-07) and 1001
-    // (2010-02); the checkpoint used, after 900 events, lies in 2009.
+    // (2010-02).
     assert!(positions[2][..] > keys::time(w("2006-07").start(), 601)[..]);
     tamper::remove_index_entry(&store, "by_entity", 201);
     tamper::remove_index_entry(&store, "by_entity", 601);
@@ -896,7 +911,7 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
 }
 
 #[test]
-fn a_chunk_that_holds_facts_outside_its_range_is_found() {
+fn a_chunk_that_holds_entities_outside_its_range_is_found() {
     let (_dir, store) = chunked();
     let position = store.checkpoint_positions().unwrap()[1].clone();
     let chunks = chunks_of(&store, &position);
@@ -908,7 +923,27 @@ fn a_chunk_that_holds_facts_outside_its_range_is_found() {
     store.checkpoints.insert(moved, value).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
-    assert!(p.what.contains("differs from a fresh replay"), "{p}");
+    assert!(p.what.contains("holds entities outside its range"), "{p}");
+}
+
+#[test]
+fn a_checkpoint_header_that_does_not_match_its_chunks_is_found() {
+    let (_dir, store) = chunked();
+    let position = store.checkpoint_positions().unwrap()[1].clone();
+    let key = [&[b'h'][..], &position].concat();
+    let mut header = store.checkpoints.get(&key).unwrap().unwrap().to_vec();
+    // The number of attributes, the last four bytes: far more than stored.
+    header[29..33].copy_from_slice(&u32::MAX.to_be_bytes());
+    store.checkpoints.insert(&key, header).unwrap();
+    let p = problem(&store);
+    assert_eq!(p.tree, "checkpoints");
+    assert!(p.what.contains("header does not match its chunks"), "{p}");
+    let err = store
+        .latest()
+        .unwrap()
+        .state(AsOf::new(w("2006")), &[])
+        .unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
 }
 
 #[test]
