@@ -548,31 +548,47 @@ impl Store {
     }
 
     /// The nearest checkpoint that may serve `query` in a snapshot at
-    /// `head`: its position and its state, whole or only about `entities`.
-    pub(super) fn checkpoint_for(
+    /// `head`: its position, its state (whole, or only about `entities`),
+    /// and what `alongside` gave for that position. For the whole state,
+    /// `alongside` runs while another thread decodes the checkpoint.
+    pub(super) fn checkpoint_for<T>(
         &self,
         query: AsOf,
         head: u64,
         entities: Option<&[String]>,
-    ) -> Result<Option<(Vec<u8>, Resume)>> {
+        alongside: impl Fn(&[u8]) -> T,
+    ) -> Result<Option<(Vec<u8>, Resume, T)>> {
         let before = header_key(&keys::time(query.end(), 0));
         for entry in self.checkpoints.range(vec![HEADERS]..before).rev() {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
             let Some((position, header, layout)) = read_header(&key, &bytes)? else {
                 continue;
             };
-            if header.max_end <= query.end() && header.requires <= head {
-                let body = self.checkpoint_body(&position, layout, entities);
-                // A write in another thread may have removed it meanwhile
-                // (it landed before it), or even built another in its
-                // place: then one further back may serve.
-                let unchanged =
-                    self.checkpoints.get(&key).map_err(|e| self.storage(e))? == Some(bytes);
-                match body {
-                    Ok(resume) if unchanged => return Ok(Some((position, resume))),
-                    Err(e) if unchanged => return Err(e),
-                    _ => continue,
-                }
+            if header.max_end > query.end() || header.requires > head {
+                continue;
+            }
+            let (body, beside) = match entities {
+                Some(_) => (
+                    self.checkpoint_body(&position, layout, entities),
+                    alongside(&position),
+                ),
+                None => std::thread::scope(|scope| {
+                    let body = scope.spawn(|| self.checkpoint_body(&position, layout, None));
+                    let beside = alongside(&position);
+                    let body = body
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (body, beside)
+                }),
+            };
+            // A write in another thread may have removed it meanwhile (it
+            // landed before it), or even built another in its place: then
+            // one further back may serve.
+            let unchanged = self.checkpoints.get(&key).map_err(|e| self.storage(e))? == Some(bytes);
+            match body {
+                Ok(resume) if unchanged => return Ok(Some((position, resume, beside))),
+                Err(e) if unchanged => return Err(e),
+                _ => continue,
             }
         }
         Ok(None)

@@ -446,9 +446,9 @@ impl Snapshot<'_> {
             let (after, mut replay) =
                 match self
                     .store
-                    .checkpoint_for(query, self.head, Some(entities))?
+                    .checkpoint_for(query, self.head, Some(entities), |_| ())?
                 {
-                    Some((position, resume)) => (Some(position), Replay::resume(query, resume)),
+                    Some((position, resume, ())) => (Some(position), Replay::resume(query, resume)),
                     None => (None, Replay::new(query)),
                 };
             self.entity_events(entities, after.as_deref(), Some(query.end()), |event| {
@@ -458,9 +458,19 @@ impl Snapshot<'_> {
             state.retain_entities(entities);
             return Ok(state);
         }
-        match self.store.checkpoint_for(query, self.head, None)? {
-            Some((position, resume)) => {
-                self.replay_after(Replay::resume(query, resume), Some(&position), query)
+        // The events since the checkpoint are read while it decodes.
+        let since = |position: &[u8]| -> Result<Vec<Event>> {
+            self.events_after(Some(position), query).collect()
+        };
+        match self.store.checkpoint_for(query, self.head, None, since)? {
+            Some((_, resume, events)) => {
+                let mut replay = Replay::resume(query, resume);
+                for event in events? {
+                    if replay.feed(&event) == Fed::Past {
+                        break;
+                    }
+                }
+                Ok(replay.finish())
             }
             None => self.replay_after(Replay::new(query), None, query),
         }
@@ -475,16 +485,27 @@ impl Snapshot<'_> {
     /// Feeds `replay` the events after the position `after` (from the start
     /// if none) up to `query`'s end.
     fn replay_after(&self, mut replay: Replay, after: Option<&[u8]>, query: AsOf) -> Result<State> {
-        for position in self.positions_after(after, Some(query.end())) {
-            let (start, seq) = position?;
-            if self.is_corrected(seq) {
-                continue;
-            }
-            if replay.feed(&self.event_for_replay(seq, start)?) == Fed::Past {
+        for event in self.events_after(after, query) {
+            if replay.feed(&event?) == Fed::Past {
                 break;
             }
         }
         Ok(replay.finish())
+    }
+
+    /// The events after the position `after` (from the start if none) that
+    /// start before `query`'s end, in replay order; corrected ones left out.
+    fn events_after(
+        &self,
+        after: Option<&[u8]>,
+        query: AsOf,
+    ) -> impl Iterator<Item = Result<Event>> + '_ {
+        self.positions_after(after, Some(query.end()))
+            .filter_map(move |position| match position {
+                Ok((_, seq)) if self.is_corrected(seq) => None,
+                Ok((start, seq)) => Some(self.event_for_replay(seq, start)),
+                Err(e) => Some(Err(e)),
+            })
     }
 
     /// What a replay needs of the record an index points to (see
