@@ -47,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{ValueV1, WhenV1};
 use super::{Snapshot, Store, compress, keys};
 use crate::error::{Error, Result};
+use crate::event::Event;
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
@@ -64,6 +65,9 @@ const LEGACY_KEY: usize = 16;
 /// chunk). Smaller chunks make a query about one entity cheaper and
 /// compress less well.
 const CHUNK_BYTES: usize = 4 << 10;
+
+/// How many decoded events a checkpoint build reads ahead of its replay.
+const READ_AHEAD: usize = 4096;
 
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
@@ -634,18 +638,36 @@ impl Store {
             }
             None => (Builder::new(), None),
         };
-        let mut built = 0;
-        for position in snapshot.positions_after(from.as_deref(), None) {
-            let (start, seq) = position?;
-            builder.step(&snapshot, start, seq)?;
-            if builder.header.count % every == 0
-                && let Some(body) = builder.encode()
-            {
-                self.put_checkpoint(&keys::time(start, seq), builder.header, &body)?;
-                built += 1;
+        // One thread reads and decodes the events (a corrected one as
+        // `None`) while this one replays them and stores checkpoints.
+        let snapshot = &snapshot;
+        std::thread::scope(|scope| {
+            let (events, read) = std::sync::mpsc::sync_channel(READ_AHEAD);
+            scope.spawn(move || {
+                for position in snapshot.positions_after(from.as_deref(), None) {
+                    let next = position.and_then(|(start, seq)| {
+                        Ok((start, seq, snapshot.replay_input(start, seq)?))
+                    });
+                    let failed = next.is_err();
+                    // Stops when the receiver is gone (it failed).
+                    if events.send(next).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut built = 0;
+            for next in read {
+                let (start, seq, event) = next?;
+                builder.take(snapshot, seq, event)?;
+                if builder.header.count % every == 0
+                    && let Some(body) = builder.encode()
+                {
+                    self.put_checkpoint(&keys::time(start, seq), builder.header, &body)?;
+                    built += 1;
+                }
             }
-        }
-        Ok(built)
+            Ok(built)
+        })
     }
 
     /// The checkpoint at `position`, if there is one (for tests).
@@ -793,16 +815,22 @@ impl Builder {
 
     /// Takes the record at the next position in replay order.
     fn step(&mut self, snapshot: &Snapshot<'_>, start: i64, seq: u64) -> Result<()> {
+        let event = snapshot.replay_input(start, seq)?;
+        self.take(snapshot, seq, event)
+    }
+
+    /// Takes the record `seq` at the next position in replay order: its
+    /// event, or `None` if it is corrected.
+    fn take(&mut self, snapshot: &Snapshot<'_>, seq: u64, event: Option<Event>) -> Result<()> {
         let header = &mut self.header;
         header.requires = header.requires.max(seq);
         header.count += 1;
-        if snapshot.is_corrected(seq) {
+        let Some(event) = event else {
             for by in snapshot.correctors(seq) {
                 header.requires = header.requires.max(by);
             }
             return Ok(());
-        }
-        let event = snapshot.event_for_replay(seq, start)?;
+        };
         header.max_end = header.max_end.max(event.at.end());
         if self.replay.feed(&event) != Fed::Certain {
             return Err(Error::Corrupt(format!(

@@ -501,11 +501,20 @@ impl Snapshot<'_> {
         query: AsOf,
     ) -> impl Iterator<Item = Result<Event>> + '_ {
         self.positions_after(after, Some(query.end()))
-            .filter_map(move |position| match position {
-                Ok((_, seq)) if self.is_corrected(seq) => None,
-                Ok((start, seq)) => Some(self.event_for_replay(seq, start)),
-                Err(e) => Some(Err(e)),
+            .filter_map(move |position| {
+                position
+                    .and_then(|(start, seq)| self.replay_input(start, seq))
+                    .transpose()
             })
+    }
+
+    /// What a replay takes from the record at (start, seq): its event, or
+    /// `None` if it is corrected.
+    pub(super) fn replay_input(&self, start: i64, seq: u64) -> Result<Option<Event>> {
+        if self.is_corrected(seq) {
+            return Ok(None);
+        }
+        self.event_for_replay(seq, start).map(Some)
     }
 
     /// What a replay needs of the record an index points to (see

@@ -718,6 +718,17 @@ fn checkpoints_are_built_and_verified() {
 }
 
 #[test]
+fn a_checkpoint_build_that_cannot_read_an_event_fails_and_builds_nothing() {
+    let (_dir, store) = checkpointed();
+    store.checkpoints.clear().unwrap();
+    // The log's only page: no event reads, in the thread that reads ahead.
+    tamper::remove_record(&store, 1);
+    let err = store.build_checkpoints(true).unwrap_err();
+    assert!(matches!(err, Error::Corrupt(_)), "{err}");
+    assert!(store.checkpoint_positions().unwrap().is_empty());
+}
+
+#[test]
 fn a_checkpoint_chunk_without_its_header_is_found() {
     let (_dir, store) = checkpointed();
     let positions = store.checkpoint_positions().unwrap();
