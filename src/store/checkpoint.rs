@@ -66,9 +66,6 @@ const LEGACY_KEY: usize = 16;
 /// compress less well.
 const CHUNK_BYTES: usize = 4 << 10;
 
-/// How many decoded events a checkpoint build reads ahead of its replay.
-const READ_AHEAD: usize = 4096;
-
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
 
@@ -638,27 +635,13 @@ impl Store {
             }
             None => (Builder::new(), None),
         };
-        // One thread reads and decodes the events (a corrected one as
-        // `None`) while this one replays them and stores checkpoints.
-        let snapshot = &snapshot;
-        std::thread::scope(|scope| {
-            let (events, read) = std::sync::mpsc::sync_channel(READ_AHEAD);
-            scope.spawn(move || {
-                for position in snapshot.positions_after(from.as_deref(), None) {
-                    let next = position.and_then(|(start, seq)| {
-                        Ok((start, seq, snapshot.replay_input(start, seq)?))
-                    });
-                    let failed = next.is_err();
-                    // Stops when the receiver is gone (it failed).
-                    if events.send(next).is_err() || failed {
-                        break;
-                    }
-                }
-            });
+        // A second thread reads and decodes the events while this one
+        // replays them and stores checkpoints.
+        snapshot.read_ahead(from.as_deref(), None, |inputs| {
             let mut built = 0;
-            for next in read {
-                let (start, seq, event) = next?;
-                builder.take(snapshot, seq, event)?;
+            for input in inputs {
+                let (start, seq, event) = input?;
+                builder.take(&snapshot, seq, event)?;
                 if builder.header.count % every == 0
                     && let Some(body) = builder.encode()
                 {

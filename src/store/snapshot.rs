@@ -32,6 +32,10 @@ pub(super) struct Corrections {
     last_by: u64,
 }
 
+/// What a replay takes from a record: (interval start, seq, its event or
+/// `None` if it is corrected).
+pub(super) type ReplayInput = (i64, u64, Option<Event>);
+
 /// An event as an entity query replays it: the changes to the entities
 /// asked about, or the whole event when it was read from the log.
 struct EntityEvent {
@@ -485,12 +489,52 @@ impl Snapshot<'_> {
     /// Feeds `replay` the events after the position `after` (from the start
     /// if none) up to `query`'s end.
     fn replay_after(&self, mut replay: Replay, after: Option<&[u8]>, query: AsOf) -> Result<State> {
-        for event in self.events_after(after, query) {
-            if replay.feed(&event?) == Fed::Past {
-                break;
+        self.read_ahead(after, Some(query.end()), |inputs| {
+            for input in inputs {
+                if let (_, _, Some(event)) = input?
+                    && replay.feed(&event) == Fed::Past
+                {
+                    break;
+                }
             }
-        }
-        Ok(replay.finish())
+            Ok(replay.finish())
+        })
+    }
+
+    /// Calls `consume` with what a replay takes from each record after the
+    /// position `after` (from the start if none) that starts before
+    /// `before` (or all), in replay order: (start, seq, its event or `None`
+    /// if it is corrected). A second thread reads and decodes them, some
+    /// batches ahead; `consume` may stop early.
+    pub(super) fn read_ahead<T>(
+        &self,
+        after: Option<&[u8]>,
+        before: Option<i64>,
+        consume: impl FnOnce(&mut dyn Iterator<Item = Result<ReplayInput>>) -> Result<T>,
+    ) -> Result<T> {
+        const BATCH: usize = 256;
+        std::thread::scope(|scope| {
+            let (batches, received) = std::sync::mpsc::sync_channel(16);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(BATCH);
+                for position in self.positions_after(after, before) {
+                    let input = position
+                        .and_then(|(start, seq)| Ok((start, seq, self.replay_input(start, seq)?)));
+                    let failed = input.is_err();
+                    batch.push(input);
+                    if batch.len() == BATCH || failed {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // Stops when the receiver has stopped (or failed).
+                        if batches.send(full).is_err() || failed {
+                            return;
+                        }
+                    }
+                }
+                // The receiver may have stopped: nothing left to do then.
+                let _ = batches.send(batch);
+            });
+            consume(&mut received.into_iter().flatten())
+        })
     }
 
     /// The events after the position `after` (from the start if none) that
