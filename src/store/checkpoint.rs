@@ -400,7 +400,7 @@ impl Store {
             .store(every, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn checkpoint_interval(&self) -> u64 {
+    pub(super) fn checkpoint_interval(&self) -> u64 {
         self.checkpoint_every
             .load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -574,11 +574,16 @@ impl Store {
                     alongside(&position),
                 ),
                 None => std::thread::scope(|scope| {
-                    let body = scope.spawn(|| self.checkpoint_body(&position, layout, None));
+                    let decoding = std::thread::Builder::new()
+                        .spawn_scoped(scope, || self.checkpoint_body(&position, layout, None));
                     let beside = alongside(&position);
-                    let body = body
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    let body = match decoding {
+                        Ok(thread) => thread
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        // No second thread to be had: decode here.
+                        Err(_) => self.checkpoint_body(&position, layout, None),
+                    };
                     (body, beside)
                 }),
             };

@@ -462,19 +462,40 @@ impl Snapshot<'_> {
             state.retain_entities(entities);
             return Ok(state);
         }
-        // The events since the checkpoint are read while it decodes.
-        let since = |position: &[u8]| -> Result<Vec<Event>> {
-            self.events_after(Some(position), query).collect()
+        // The events since the checkpoint are read while it decodes, up to
+        // an interval's worth (the usual distance to the checkpoint), so
+        // that their memory stays bounded; any after stream in later.
+        let ahead = self.store.checkpoint_interval().max(1);
+        let since = |position: &[u8]| -> Result<(Vec<Event>, Option<Vec<u8>>)> {
+            let mut events = Vec::new();
+            let mut last = position.to_vec();
+            for (read, input) in self
+                .replay_inputs(Some(position), Some(query.end()))
+                .enumerate()
+            {
+                if read as u64 == ahead {
+                    return Ok((events, Some(last)));
+                }
+                let (start, seq, event) = input?;
+                events.extend(event);
+                last = keys::time(start, seq).to_vec();
+            }
+            Ok((events, None))
         };
         match self.store.checkpoint_for(query, self.head, None, since)? {
-            Some((_, resume, events)) => {
+            Some((_, resume, since)) => {
+                let (events, rest_after) = since?;
                 let mut replay = Replay::resume(query, resume);
-                for event in events? {
-                    if replay.feed(&event) == Fed::Past {
-                        break;
+                for event in &events {
+                    if replay.feed(event) == Fed::Past {
+                        return Ok(replay.finish());
                     }
                 }
-                Ok(replay.finish())
+                drop(events);
+                match rest_after {
+                    Some(last) => self.replay_after(replay, Some(&last), query),
+                    None => Ok(replay.finish()),
+                }
             }
             None => self.replay_after(Replay::new(query), None, query),
         }
@@ -503,9 +524,9 @@ impl Snapshot<'_> {
 
     /// Calls `consume` with what a replay takes from each record after the
     /// position `after` (from the start if none) that starts before
-    /// `before` (or all), in replay order: (start, seq, its event or `None`
-    /// if it is corrected). A second thread reads and decodes them, some
-    /// batches ahead; `consume` may stop early.
+    /// `before` (or all), in replay order (see [`Snapshot::replay_inputs`]).
+    /// A second thread reads and decodes them, some batches ahead, and stops
+    /// when `consume` returns; if no thread can be had, they are read here.
     pub(super) fn read_ahead<T>(
         &self,
         after: Option<&[u8]>,
@@ -515,11 +536,9 @@ impl Snapshot<'_> {
         const BATCH: usize = 256;
         std::thread::scope(|scope| {
             let (batches, received) = std::sync::mpsc::sync_channel(16);
-            scope.spawn(move || {
+            let reader = std::thread::Builder::new().spawn_scoped(scope, move || {
                 let mut batch = Vec::with_capacity(BATCH);
-                for position in self.positions_after(after, before) {
-                    let input = position
-                        .and_then(|(start, seq)| Ok((start, seq, self.replay_input(start, seq)?)));
+                for input in self.replay_inputs(after, before) {
                     let failed = input.is_err();
                     batch.push(input);
                     if batch.len() == BATCH || failed {
@@ -533,23 +552,30 @@ impl Snapshot<'_> {
                 // The receiver may have stopped: nothing left to do then.
                 let _ = batches.send(batch);
             });
-            consume(&mut received.into_iter().flatten())
+            let Ok(reader) = reader else {
+                return consume(&mut self.replay_inputs(after, before));
+            };
+            // The receiver is dropped at the end of this statement, so a
+            // reader waiting to send stops before it is joined.
+            let consumed = consume(&mut received.into_iter().flatten());
+            if let Err(panic) = reader.join() {
+                std::panic::resume_unwind(panic);
+            }
+            consumed
         })
     }
 
-    /// The events after the position `after` (from the start if none) that
-    /// start before `query`'s end, in replay order; corrected ones left out.
-    fn events_after(
+    /// What a replay takes from each record after the position `after`
+    /// (from the start if none) that starts before `before` (or all), in
+    /// replay order: (start, seq, its event or `None` if it is corrected).
+    fn replay_inputs(
         &self,
         after: Option<&[u8]>,
-        query: AsOf,
-    ) -> impl Iterator<Item = Result<Event>> + '_ {
-        self.positions_after(after, Some(query.end()))
-            .filter_map(move |position| {
-                position
-                    .and_then(|(start, seq)| self.replay_input(start, seq))
-                    .transpose()
-            })
+        before: Option<i64>,
+    ) -> impl Iterator<Item = Result<ReplayInput>> + '_ {
+        self.positions_after(after, before).map(move |position| {
+            position.and_then(|(start, seq)| Ok((start, seq, self.replay_input(start, seq)?)))
+        })
     }
 
     /// What a replay takes from the record at (start, seq): its event, or

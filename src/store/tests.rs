@@ -728,6 +728,47 @@ fn a_checkpoint_build_that_cannot_read_an_event_fails_and_builds_nothing() {
     assert!(store.checkpoint_positions().unwrap().is_empty());
 }
 
+/// 5,000 events on consecutive days, checkpoints every 1,000.
+fn daily() -> (tempfile::TempDir, Store) {
+    let (dir, store) = fresh();
+    store.set_checkpoint_interval(1000);
+    let first = w("2000-01-01").start() / 86_400;
+    let batch: Vec<Located> = (0..5000)
+        .map(|i| {
+            let day = chrono::DateTime::from_timestamp((first + i) * 86_400, 0).unwrap();
+            let at = day.format("%Y-%m-%d").to_string();
+            event(
+                &format!("d{i}"),
+                &at,
+                &[(&format!("x{}.v", i % 50), set(i))],
+            )
+        })
+        .collect();
+    append(&store, &batch);
+    (dir, store)
+}
+
+#[test]
+fn reading_ahead_stops_with_its_reader_and_passes_on_its_errors() {
+    let (_dir, store) = daily();
+    assert_eq!(store.checkpoint_positions().unwrap().len(), 5);
+    let snapshot = store.latest().unwrap();
+    // A reader far ahead of a replay that stops at once: no hang.
+    let first = snapshot.read_ahead(None, None, |inputs| Ok(inputs.next().unwrap()?.1));
+    assert_eq!(first.unwrap(), 1);
+    // Record 3500 unreadable (and the others of its page): the whole state
+    // from the checkpoint after 3,000 events, and from the start (well past
+    // the reader's first batch), fail instead of leaving it out.
+    let query = AsOf::new(w("2009-11-08"));
+    let expected = snapshot.state_from_start(query).unwrap();
+    assert_eq!(snapshot.state(query, &[]).unwrap(), expected);
+    tamper::remove_record(&store, 3500);
+    let snapshot = store.latest().unwrap();
+    for result in [snapshot.state(query, &[]), snapshot.state_from_start(query)] {
+        assert!(matches!(result, Err(Error::Corrupt(_))), "{result:?}");
+    }
+}
+
 #[test]
 fn a_checkpoint_chunk_without_its_header_is_found() {
     let (_dir, store) = checkpointed();
