@@ -36,7 +36,8 @@
 //!   interned once an entity.
 //!
 //! The header and the chunks are written in one sled batch. Earlier layouts
-//! are not read, and the next build replaces them: version 1 kept header
+//! are not read; the first write to a store of an earlier format version
+//! removes them, and the build after it replaces them: version 1 kept header
 //! and body in one value under the bare position, version 2 split one body
 //! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
@@ -228,22 +229,23 @@ fn encode_header(header: Header, layout: Layout) -> [u8; HEADER] {
 /// Reads a checkpoint's header: `None` for one of an earlier layout, which
 /// queries ignore.
 fn decode_header(bytes: &[u8]) -> Result<Option<(Header, Layout)>> {
-    let unreadable = || Error::Corrupt("a checkpoint header is unreadable".into());
-    match bytes.first() {
-        Some(&VERSION) if bytes.len() == HEADER => {}
-        Some(&version) if version < VERSION => return Ok(None),
-        _ => return Err(unreadable()),
+    if is_legacy_header(bytes) {
+        return Ok(None);
     }
-    let u64_at = |at: usize| bytes[at..at + 8].try_into().map(u64::from_be_bytes);
-    let u32_at = |at: usize| bytes[at..at + 4].try_into().map(u32::from_be_bytes);
+    let bytes: &[u8; HEADER] = match <&[u8; HEADER]>::try_from(bytes) {
+        Ok(bytes) if bytes[0] == VERSION => bytes,
+        _ => return Err(damaged("a checkpoint header is unreadable")),
+    };
+    let u64_at = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let u32_at = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let header = Header {
-        max_end: u64_at(1).map_err(|_| unreadable())? as i64,
-        requires: u64_at(9).map_err(|_| unreadable())?,
-        count: u64_at(17).map_err(|_| unreadable())?,
+        max_end: u64_at(1) as i64,
+        requires: u64_at(9),
+        count: u64_at(17),
     };
     let layout = Layout {
-        chunks: u32_at(25).map_err(|_| unreadable())?,
-        slots: u32_at(29).map_err(|_| unreadable())?,
+        chunks: u32_at(25),
+        slots: u32_at(29),
     };
     Ok(Some((header, layout)))
 }
@@ -260,13 +262,19 @@ fn is_legacy_position(key: &[u8]) -> bool {
     key.len() == LEGACY_KEY && key[0] > LEGACY_PARTS
 }
 
+/// A checkpoint that does not read. Checkpoints hold nothing the log does
+/// not, so the message says how to make them anew.
+fn damaged(what: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!(
+        "{what} (`chronik reindex` rebuilds every checkpoint from the log)"
+    ))
+}
+
 /// Reads a header entry: (position, header, layout), or `None` for one of
 /// an earlier layout.
 fn read_header(key: &[u8], bytes: &[u8]) -> Result<Option<(Vec<u8>, Header, Layout)>> {
     if key.len() != 1 + 16 {
-        return Err(Error::Corrupt(
-            "a checkpoint header's key is unreadable".into(),
-        ));
+        return Err(damaged("a checkpoint header's key is unreadable"));
     }
     Ok(decode_header(bytes)?.map(|(header, layout)| (key[1..].to_vec(), header, layout)))
 }
@@ -444,7 +452,7 @@ impl Store {
         layout: Layout,
         entities: Option<&[String]>,
     ) -> Result<Resume> {
-        let corrupt = |m: String| Error::Corrupt(format!("a checkpoint: {m}"));
+        let corrupt = |m: String| damaged(format!("a checkpoint: {m}"));
         let mut state;
         let mut expiries = Vec::new();
         match entities {
@@ -459,7 +467,7 @@ impl Store {
                         .first()
                         .is_none_or(|(key, _)| key.len() != 1 + position.len())
                 {
-                    return Err(Error::Corrupt(format!(
+                    return Err(damaged(format!(
                         "a checkpoint has {} of its {} chunks",
                         chunks.len(),
                         layout.chunks
@@ -493,9 +501,7 @@ impl Store {
                         .range(chunk_key(position, b"")..=last)
                         .next_back()
                     else {
-                        return Err(Error::Corrupt(
-                            "a checkpoint is missing its first chunk".into(),
-                        ));
+                        return Err(damaged("a checkpoint is missing its first chunk"));
                     };
                     let (_, chunk) = entry.map_err(|e| self.storage(e))?;
                     let bytes = compress::open(chunk, DECODE_LIMIT)
@@ -510,7 +516,7 @@ impl Store {
     }
 
     /// Removes every checkpoint at or after `position` (a `by_time`
-    /// element): a write landed there. Those of earlier layouts go too.
+    /// element): a write landed there.
     pub(super) fn invalidate_checkpoints(&self, position: &[u8]) -> Result<()> {
         let mut batch = sled::Batch::default();
         for prefix in [CHUNKS, HEADERS] {
@@ -520,21 +526,20 @@ impl Store {
                 batch.remove(key);
             }
         }
-        self.remove_legacy_checkpoints(&mut batch)?;
         self.checkpoints
             .apply_batch(batch)
             .map_err(|e| self.storage(e))
     }
 
-    /// Adds to `batch` the removal of every checkpoint of an earlier layout.
-    fn remove_legacy_checkpoints(&self, batch: &mut sled::Batch) -> Result<bool> {
-        let mut any = false;
+    /// Removes every checkpoint of an earlier layout (which only a store of
+    /// an earlier format version holds: see [`Store::upgrade_format`]).
+    pub(super) fn remove_legacy_checkpoints(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
         // Version 2: headers of an earlier version, and parts.
         for entry in self.checkpoints.scan_prefix([HEADERS]) {
             let (key, bytes) = entry.map_err(|e| self.storage(e))?;
             if is_legacy_header(&bytes) {
                 batch.remove(key);
-                any = true;
             }
         }
         // Version 1: bare positions, after every prefix of the later layouts.
@@ -542,10 +547,11 @@ impl Store {
             let key = entry.map_err(|e| self.storage(e))?;
             if key[0] == LEGACY_PARTS || is_legacy_position(&key) {
                 batch.remove(key);
-                any = true;
             }
         }
-        Ok(any)
+        self.checkpoints
+            .apply_batch(batch)
+            .map_err(|e| self.storage(e))
     }
 
     /// The nearest checkpoint that may serve `query` in a snapshot at
@@ -612,14 +618,6 @@ impl Store {
         let every = self.checkpoint_interval();
         if every == 0 {
             return Ok(0);
-        }
-        // Checkpoints of an earlier layout go; the ones built below, in
-        // the current layout, replace them.
-        let mut legacy = sled::Batch::default();
-        if self.remove_legacy_checkpoints(&mut legacy)? {
-            self.checkpoints
-                .apply_batch(legacy)
-                .map_err(|e| self.storage(e))?;
         }
         let snapshot = self.latest()?;
         let last = self.checkpoint_headers().next_back().transpose()?;
@@ -705,7 +703,7 @@ impl Store {
     ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
         let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
         // Every entry is a header, a chunk, or a checkpoint of an earlier
-        // layout (which the next build replaces), and every chunk belongs
+        // layout (which the first write removes), and every chunk belongs
         // to a header.
         let mut stored_chunks = 0u64;
         for entry in self.checkpoints.iter().keys() {

@@ -322,13 +322,13 @@ mod tests {
         assert!(!compress::is_compressed(&plain));
         log.tree.insert(1u64.to_be_bytes(), plain).unwrap();
         log.forget();
-        for seq in 1..=40 {
-            assert_eq!(
-                log.get(seq).unwrap().unwrap().to_vec(),
-                record(seq),
-                "seq {seq}"
-            );
-        }
+        let all_read = |log: &Log| {
+            for seq in 1..=40 {
+                let read = log.get(seq).unwrap().unwrap();
+                assert_eq!(read.to_vec(), record(seq), "seq {seq}");
+            }
+        };
+        all_read(&log);
         assert_eq!(log.iter().count(), 40);
         assert_eq!(log.last_seq().unwrap(), 40);
         // Appending to the plain page stores it compressed, old records kept.
@@ -336,13 +336,7 @@ mod tests {
         let stored = log.tree.get(1u64.to_be_bytes()).unwrap().unwrap();
         assert!(compress::is_compressed(&stored));
         assert_eq!(log.get(41).unwrap().unwrap().to_vec(), vec![9; 500]);
-        for seq in 1..=40 {
-            assert_eq!(
-                log.get(seq).unwrap().unwrap().to_vec(),
-                record(seq),
-                "seq {seq}"
-            );
-        }
+        all_read(&log);
     }
 
     #[test]

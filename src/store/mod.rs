@@ -351,7 +351,9 @@ impl Store {
 
     /// Marks a store of an earlier format version as of the current one,
     /// before anything is written in the current format (the versions
-    /// before read the same, but cannot read what is written now).
+    /// before read the same, but cannot read what is written now). Its
+    /// checkpoints of earlier layouts go first; later writes build current
+    /// ones.
     fn upgrade_format(&self) -> Result<()> {
         let current = FORMAT_VERSION.to_be_bytes();
         if self
@@ -361,6 +363,7 @@ impl Store {
             .as_deref()
             != Some(&current[..])
         {
+            self.remove_legacy_checkpoints()?;
             self.meta
                 .insert(META_FORMAT, &current)
                 .map_err(|e| self.storage(e))?;
