@@ -83,6 +83,18 @@ pub enum Slot {
 }
 
 impl Slot {
+    /// The members of a set; a slot holding a single value becomes an
+    /// empty set first.
+    fn members_mut(&mut self) -> &mut BTreeMap<Value, Provenance> {
+        if let Slot::One(..) = self {
+            *self = Slot::Many(BTreeMap::new());
+        }
+        match self {
+            Slot::Many(members) => members,
+            Slot::One(..) => unreachable!("just made a set"),
+        }
+    }
+
     /// The value(s), sorted, each with its provenance.
     pub fn values(&self) -> Vec<(&Value, &Provenance)> {
         match self {
@@ -163,21 +175,14 @@ impl State {
             let keeps = |held: &Provenance| uncertain && !held.uncertain;
             let key = self.key.as_str();
             match &change.op {
-                Op::Set { value, until } => {
-                    if let Some(Slot::One(held, p)) = self.slots.get(key)
-                        && held == value
-                        && keeps(p)
-                    {
-                        continue;
+                Op::Set { value, until } => match self.slots.get_mut(key) {
+                    Some(Slot::One(held, p)) if held == value && keeps(p) => {}
+                    Some(existing) => *existing = Slot::One(value.clone(), provenance(*until)),
+                    None => {
+                        let slot = Slot::One(value.clone(), provenance(*until));
+                        self.slots.insert(key.into(), slot);
                     }
-                    let slot = Slot::One(value.clone(), provenance(*until));
-                    match self.slots.get_mut(key) {
-                        Some(existing) => *existing = slot,
-                        None => {
-                            self.slots.insert(key.into(), slot);
-                        }
-                    }
-                }
+                },
                 Op::Unset => match self.slots.get_mut(key) {
                     Some(Slot::One(_, p)) if uncertain => p.uncertain = true,
                     Some(Slot::One(..)) => {
@@ -186,19 +191,18 @@ impl State {
                     _ => {}
                 },
                 Op::Add { value, until } => {
-                    if !self.slots.contains_key(key) {
-                        self.slots.insert(key.into(), Slot::Many(BTreeMap::new()));
+                    let slot = match self.slots.get_mut(key) {
+                        Some(slot) => slot,
+                        None => self
+                            .slots
+                            .entry(key.into())
+                            .or_insert(Slot::Many(BTreeMap::new())),
+                    };
+                    let members = slot.members_mut();
+                    if members.get(value).is_some_and(keeps) {
+                        continue;
                     }
-                    let slot = self.slots.get_mut(key).expect("just made sure");
-                    if let Slot::One(..) = slot {
-                        *slot = Slot::Many(BTreeMap::new());
-                    }
-                    if let Slot::Many(members) = slot {
-                        if members.get(value).is_some_and(keeps) {
-                            continue;
-                        }
-                        members.insert(value.clone(), provenance(*until));
-                    }
+                    members.insert(value.clone(), provenance(*until));
                 }
                 Op::Remove { value } => {
                     if let Some(Slot::Many(members)) = self.slots.get_mut(key) {
