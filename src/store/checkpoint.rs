@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use super::record::{ValueV1, WhenV1};
 use super::{Snapshot, Store, compress, keys};
 use crate::error::{Error, Result};
-use crate::event::Event;
+use crate::event::{Event, Value};
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
@@ -118,7 +118,8 @@ struct ExpiryV1<S> {
     member: Option<ValueV1<S>>,
 }
 
-/// Interns strings for encoding.
+/// Interns strings for encoding; one table serves every entity of a body
+/// in turn ([`Strings::clear`] keeps its memory).
 #[derive(Default)]
 struct Strings<'a> {
     index: HashMap<&'a str, u32>,
@@ -131,6 +132,11 @@ impl<'a> Strings<'a> {
             self.list.push(s);
             (self.list.len() - 1) as u32
         })
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.list.clear();
     }
 }
 
@@ -145,54 +151,78 @@ struct Chunks {
 /// chunks; `None` if an entity would be too large to decode (a cache can
 /// do without).
 fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>) -> Option<Chunks> {
-    // Each entity's slots and expiries, by entity.
-    type Facts<'a> = (Vec<(&'a str, &'a Slot)>, Vec<&'a Expiry>);
-    let mut entities: std::collections::BTreeMap<&str, Facts<'_>> = Default::default();
-    let mut slots = 0u32;
-    for (entity, attr, slot) in state.slots() {
-        entities.entry(entity).or_default().0.push((attr, slot));
-        slots = slots.saturating_add(1);
-    }
-    for e in expiries {
-        entities.entry(&e.entity).or_default().1.push(e);
-    }
+    // Slots come sorted by entity; expiries are sorted by entity to match,
+    // and both are walked side by side, an entity at a time.
+    let mut slots = state.slots().peekable();
+    let mut expiries: Vec<&Expiry> = expiries.collect();
+    expiries.sort_by(|a, b| a.entity.cmp(&b.entity));
+    let mut expiries = expiries.into_iter().peekable();
     let seal = |first: &str, page: Vec<u8>| {
         (page.len() <= DECODE_LIMIT).then(|| (first.as_bytes().to_vec(), compress::compress(page)))
     };
+    let mut strings = Strings::default();
+    let mut entity_slots: Vec<(&str, &Slot)> = Vec::new();
+    let mut entity_expiries: Vec<&Expiry> = Vec::new();
+    let mut count = 0u32;
     let mut chunks = Vec::new();
     let mut first: &str = "";
     let mut page = Vec::new();
-    for (entity, (slots, expiries)) in entities {
+    loop {
+        let entity = match (slots.peek(), expiries.peek()) {
+            (None, None) => break,
+            (Some(&(e, ..)), None) => e,
+            (None, Some(x)) => x.entity.as_str(),
+            (Some(&(e, ..)), Some(x)) => e.min(x.entity.as_str()),
+        };
+        entity_slots.clear();
+        while let Some((_, attr, slot)) = slots.next_if(|&(e, ..)| e == entity) {
+            entity_slots.push((attr, slot));
+            count = count.saturating_add(1);
+        }
+        entity_expiries.clear();
+        entity_expiries.extend(std::iter::from_fn(|| {
+            expiries.next_if(|x| x.entity == entity)
+        }));
         if page.len() >= CHUNK_BYTES {
             chunks.push(seal(first, std::mem::take(&mut page))?);
             first = entity;
         }
+        strings.clear();
+        let body = encode_entity(&mut strings, entity, &entity_slots, &entity_expiries)?;
         super::pages::push_element(&mut page, entity.as_bytes());
-        super::pages::push_element(&mut page, &encode_entity(entity, &slots, &expiries)?);
+        super::pages::push_element(&mut page, &body);
     }
     chunks.push(seal(first, page)?);
-    Some(Chunks { chunks, slots })
+    Some(Chunks {
+        chunks,
+        slots: count,
+    })
 }
 
-/// Encodes one entity's part of a body.
-fn encode_entity(entity: &str, slots: &[(&str, &Slot)], expiries: &[&Expiry]) -> Option<Vec<u8>> {
-    let mut strings = Strings::default();
+/// Encodes one entity's part of a body, interning its strings in `strings`
+/// (empty on entry).
+fn encode_entity<'a>(
+    strings: &mut Strings<'a>,
+    entity: &'a str,
+    slots: &[(&'a str, &'a Slot)],
+    expiries: &[&'a Expiry],
+) -> Option<Vec<u8>> {
+    let fact = |strings: &mut Strings<'a>, value: &'a Value, p: &'a Provenance| FactV1 {
+        value: value.into(),
+        event: strings.of(&p.event),
+        since: p.since.into(),
+        until: p.until.map(Into::into),
+    };
     let slots: Vec<SlotV1<&str>> = slots
         .iter()
         .map(|&(attr, slot)| SlotV1 {
             entity: strings.of(entity),
             attr: strings.of(attr),
             many: matches!(slot, Slot::Many(_)),
-            facts: slot
-                .values()
-                .into_iter()
-                .map(|(value, p)| FactV1 {
-                    value: value.into(),
-                    event: strings.of(&p.event),
-                    since: p.since.into(),
-                    until: p.until.map(Into::into),
-                })
-                .collect(),
+            facts: match slot {
+                Slot::One(value, p) => vec![fact(strings, value, p)],
+                Slot::Many(members) => members.iter().map(|(v, p)| fact(strings, v, p)).collect(),
+            },
         })
         .collect();
     let expiries: Vec<ExpiryV1<&str>> = expiries
@@ -205,12 +235,13 @@ fn encode_entity(entity: &str, slots: &[(&str, &Slot)], expiries: &[&Expiry]) ->
         })
         .collect();
     let body = BodyV1 {
-        strings: strings.list,
+        strings: std::mem::take(&mut strings.list),
         slots,
         expiries,
     };
     let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard())
         .expect("encoding to a Vec cannot fail");
+    strings.list = body.strings;
     (bytes.len() < DECODE_LIMIT).then_some(bytes)
 }
 
