@@ -166,6 +166,7 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     let mut count = 0u32;
     let mut chunks = Vec::new();
     let mut first: &str = "";
+    let mut previous: Option<&str> = None;
     let mut page = Vec::new();
     loop {
         let entity = match (slots.peek(), expiries.peek()) {
@@ -183,11 +184,12 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
         entity_expiries.extend(std::iter::from_fn(|| {
             expiries.next_if(|x| x.entity == entity)
         }));
+        debug_assert!(previous < Some(entity), "entities come in order, each once");
+        previous = Some(entity);
         if page.len() >= CHUNK_BYTES {
             chunks.push(seal(first, std::mem::take(&mut page))?);
             first = entity;
         }
-        strings.clear();
         let body = encode_entity(&mut strings, entity, &entity_slots, &entity_expiries)?;
         super::pages::push_element(&mut page, entity.as_bytes());
         super::pages::push_element(&mut page, &body);
@@ -199,14 +201,15 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     })
 }
 
-/// Encodes one entity's part of a body, interning its strings in `strings`
-/// (empty on entry).
+/// Encodes one entity's part of a body, interning its strings in
+/// `strings` (cleared first: each entity has its own).
 fn encode_entity<'a>(
     strings: &mut Strings<'a>,
     entity: &'a str,
     slots: &[(&'a str, &'a Slot)],
     expiries: &[&'a Expiry],
 ) -> Option<Vec<u8>> {
+    strings.clear();
     let fact = |strings: &mut Strings<'a>, value: &'a Value, p: &'a Provenance| FactV1 {
         value: value.into(),
         event: strings.of(&p.event),

@@ -8,7 +8,6 @@
 //! whole, so a crash leaves whole pages, and recovery cuts them back to the
 //! head.
 
-use std::num::NonZeroUsize;
 use std::sync::Mutex;
 
 use lru::LruCache;
@@ -18,7 +17,8 @@ use super::compress;
 use super::pages::{BadPage, elements, push_element};
 use super::record::MAX_EVENT_BYTES;
 
-/// Records per page: a page of typical events is 20 to 40 KiB.
+/// Records per page: a page of typical events is 4 to 5 KiB decoded,
+/// about half that compressed.
 pub const RECORDS_PER_PAGE: u64 = 32;
 
 /// How many pages one sled batch writes.
@@ -33,20 +33,33 @@ fn open_page(page: u64, stored: IVec) -> Result<IVec, LogError> {
     compress::open(stored, PAGE_LIMIT).ok_or(LogError::BadPage(page))
 }
 
-/// How many decoded pages a log keeps (a page of typical events is about
-/// 8 KiB decoded). Replay order is not append order: an event dated only
-/// by its year sorts at the year's start, ahead of the pages written
-/// before it, and an event appended out of date order sorts years back.
-/// A replay therefore comes back to pages it read thousands of pages
-/// earlier: in the replay order of a generated million events, a cache of
-/// 8 pages decodes each page 7.5 times, one of 2,048 pages (about 10 MiB)
-/// 2.8 times (BENCHMARKS.md).
-const CACHED_PAGES: usize = 2048;
+/// How much memory a log's decoded pages may take. Replay order is not
+/// append order: an event dated only by its year sorts at the year's
+/// start, ahead of the pages written before it, and an event appended out
+/// of date order sorts years back. A replay therefore comes back to pages
+/// it read thousands of pages earlier: in the replay order of a generated
+/// million events, keeping the last 8 pages decodes each page 7.5 times,
+/// keeping 2,048 (about 10 MiB of that timeline's pages) 2.8 times
+/// (BENCHMARKS.md). A budget in bytes rather than pages keeps large events
+/// from holding gigabytes; a page larger than all of it is not kept.
+const CACHED_BYTES: usize = 12 << 20;
 
 pub struct Log {
     tree: Tree,
-    /// The pages read last, decoded, by page number.
-    cached: Mutex<LruCache<u64, Page>>,
+    /// The pages read last, decoded.
+    cached: Mutex<PageCache>,
+}
+
+/// Decoded pages by page number, the least recently used going first once
+/// they take more than [`CACHED_BYTES`].
+struct PageCache {
+    pages: LruCache<u64, Page>,
+    bytes: usize,
+}
+
+/// The memory a decoded page takes, roughly.
+fn footprint((bytes, spans): &Page) -> usize {
+    bytes.len() + std::mem::size_of_val(spans.as_slice())
 }
 
 /// A log error: the storage engine's, or a page that does not decode.
@@ -79,9 +92,10 @@ impl Log {
     pub fn new(tree: Tree) -> Log {
         Log {
             tree,
-            cached: Mutex::new(LruCache::new(
-                NonZeroUsize::new(CACHED_PAGES).expect("not zero"),
-            )),
+            cached: Mutex::new(PageCache {
+                pages: LruCache::unbounded(),
+                bytes: 0,
+            }),
         }
     }
 
@@ -96,10 +110,9 @@ impl Log {
 
     /// Forgets the cached pages (every write does).
     fn forget(&self) {
-        self.cached
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        cached.pages.clear();
+        cached.bytes = 0;
     }
 
     /// The stored bytes of record `seq`, if there are any.
@@ -108,17 +121,29 @@ impl Log {
             return Ok(None);
         }
         let (page, index) = page_of(seq);
+        let record =
+            |(bytes, spans): &Page| spans.get(index).map(|&(at, len)| bytes.subslice(at, len));
+        // The lock is held while a missing page is read, so that a write's
+        // `forget` cannot come between the read and the caching.
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        let (bytes, spans) = match cached.get(&page) {
-            Some(hit) => hit,
-            None => {
-                let Some(read) = self.page(page)? else {
-                    return Ok(None);
-                };
-                cached.get_or_insert(page, || read)
-            }
+        if let Some(hit) = cached.pages.get(&page) {
+            return Ok(record(hit));
+        }
+        let Some(read) = self.page(page)? else {
+            return Ok(None);
         };
-        Ok(spans.get(index).map(|&(at, len)| bytes.subslice(at, len)))
+        let size = footprint(&read);
+        if size > CACHED_BYTES {
+            return Ok(record(&read));
+        }
+        let found = record(&read);
+        cached.pages.put(page, read);
+        cached.bytes += size;
+        while cached.bytes > CACHED_BYTES {
+            let (_, oldest) = cached.pages.pop_lru().expect("the pages make up the bytes");
+            cached.bytes -= footprint(&oldest);
+        }
+        Ok(found)
     }
 
     /// Appends `records`, which take the seqs from `first` on; `first` must
@@ -343,27 +368,42 @@ mod tests {
     }
 
     #[test]
-    fn the_pages_read_last_stay_decoded_up_to_the_cache_size() {
+    fn the_pages_read_last_stay_decoded_up_to_the_cache_budget() {
         let (_dir, log) = log();
-        let pages = CACHED_PAGES as u64 + 1;
-        let records: Vec<Vec<u8>> = (1..=pages * RECORDS_PER_PAGE).map(|_| vec![7]).collect();
-        log.append(1, &records).unwrap();
-        // Page 0, then every other page but the last: all fit in the cache.
-        log.get(1).unwrap().unwrap();
-        for page in 1..pages - 1 {
+        let record_of = |_| vec![7; 12 << 10];
+        let first: Vec<Vec<u8>> = (1..=RECORDS_PER_PAGE).map(record_of).collect();
+        log.append(1, &first).unwrap();
+        let page_size = footprint(&log.page(0).unwrap().unwrap());
+        let fits = (CACHED_BYTES / page_size) as u64;
+        assert!(fits > 4, "a page of the test takes {page_size} bytes");
+        let rest: Vec<Vec<u8>> = (RECORDS_PER_PAGE + 1..=(fits + 1) * RECORDS_PER_PAGE)
+            .map(record_of)
+            .collect();
+        log.append(RECORDS_PER_PAGE + 1, &rest).unwrap();
+        // Pages 0 to fits - 1: all of them fit.
+        for page in 0..fits {
             log.get(page * RECORDS_PER_PAGE + 1).unwrap().unwrap();
         }
         // Behind the cache's back, page 0 goes from the tree: it is still
         // served, decoded, as a replay coming back to it finds it.
         log.tree.remove(0u64.to_be_bytes()).unwrap();
-        assert_eq!(log.get(2).unwrap().unwrap().to_vec(), vec![7]);
+        assert_eq!(log.get(2).unwrap().unwrap().len(), 12 << 10);
         // One page more, and the page used least recently (page 1) goes.
-        log.get((pages - 1) * RECORDS_PER_PAGE + 1)
-            .unwrap()
-            .unwrap();
+        log.get(fits * RECORDS_PER_PAGE + 1).unwrap().unwrap();
         log.tree.remove(1u64.to_be_bytes()).unwrap();
         assert_eq!(log.get(RECORDS_PER_PAGE + 2).unwrap(), None);
-        assert_eq!(log.get(3).unwrap().unwrap().to_vec(), vec![7]);
+        assert_eq!(log.get(3).unwrap().unwrap().len(), 12 << 10);
+    }
+
+    #[test]
+    fn a_page_larger_than_the_cache_budget_is_read_but_not_kept() {
+        let (_dir, log) = log();
+        let size = CACHED_BYTES / RECORDS_PER_PAGE as usize + 1;
+        let records: Vec<Vec<u8>> = (1..=RECORDS_PER_PAGE).map(|_| vec![9; size]).collect();
+        log.append(1, &records).unwrap();
+        assert_eq!(log.get(1).unwrap().unwrap().len(), size);
+        log.tree.remove(0u64.to_be_bytes()).unwrap();
+        assert_eq!(log.get(2).unwrap(), None);
     }
 
     #[test]
