@@ -728,21 +728,19 @@ impl Snapshot<'_> {
     }
 
     /// Every entity the snapshot's events change, sorted.
+    ///
+    /// Read from the attribute index, which is far smaller than the entity
+    /// index: an event at or before the head changed an entity exactly when
+    /// one of the entity's attributes was first used at or before it.
     pub fn entities(&self) -> Result<Vec<String>> {
         let store = self.store;
-        let mut entities = Vec::new();
-        let mut next: Vec<u8> = Vec::new();
-        while let Some(element) = store.by_entity.range(&next, None).next() {
-            let key = element.map_err(|e| store.page_error("by_entity", e))?;
-            let (entity, _, _) = keys::decode_entity(&key)
-                .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
-            let entity = entity.to_string();
-            next = keys::prefix_end(&keys::entity_prefix(&entity));
-            if !self
-                .entity_positions(std::slice::from_ref(&entity), None)?
-                .is_empty()
-            {
-                entities.push(entity);
+        let mut entities: Vec<String> = Vec::new();
+        for element in store.attrs.range(&[], None) {
+            let element = element.map_err(|e| store.page_error("attrs", e))?;
+            let (entity, _, _, seq) = keys::decode_attr_element(&element)
+                .ok_or_else(|| Error::Corrupt("an attribute kind is unreadable".into()))?;
+            if seq <= self.head && entities.last().is_none_or(|last| last != entity) {
+                entities.push(entity.to_string());
             }
         }
         Ok(entities)

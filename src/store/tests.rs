@@ -555,6 +555,32 @@ fn corrections_must_name_known_events_and_must_not_go_in_circles() {
 }
 
 #[test]
+fn entities_are_those_changed_by_the_records_up_to_the_head() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2019", &[("m.v", set(1))])]);
+    append(
+        &store,
+        &[
+            event("b", "2018", &[("k.v", set(2)), ("m.w", set(3))]),
+            event("c", "2020", &[("z.v", set(4))]),
+        ],
+    );
+    append(&store, &[event("d", "2021", &[("m.v", set(5))])]);
+    let at = |seq| {
+        store
+            .snapshot(Some(&crate::KnownAt::seq(seq)))
+            .unwrap()
+            .entities()
+            .unwrap()
+    };
+    assert_eq!(at(1), ["m"]);
+    assert_eq!(at(2), ["k", "m"]);
+    assert_eq!(at(3), ["k", "m", "z"]);
+    assert_eq!(at(4), ["k", "m", "z"]);
+    assert_eq!(store.latest().unwrap().entities().unwrap(), at(4));
+}
+
+#[test]
 fn known_at_a_time_finds_the_records_appended_by_then() {
     let (_dir, store) = fresh();
     for (i, time) in [
