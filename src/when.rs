@@ -100,6 +100,9 @@ pub const MIN_YEAR: i32 = 0;
 /// See [`MIN_YEAR`].
 pub const MAX_YEAR: i32 = 9999;
 
+/// The longest interval a date covers, in seconds: a leap year.
+pub const LONGEST_INTERVAL: i64 = 366 * 86_400;
+
 impl When {
     /// Parses `YYYY`, `YYYY-MM`, `YYYY-MM-DD` or an RFC 3339 timestamp
     /// (whole seconds, `Z` or an offset; normalised to UTC).
@@ -365,6 +368,15 @@ mod tests {
 
     fn utc(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    #[test]
+    fn no_date_is_longer_than_a_leap_year() {
+        assert_eq!(w("2020").end() - w("2020").start(), LONGEST_INTERVAL);
+        for text in ["2019", "2000", "1900", "2024-02", "2024-12", "2025-01-21"] {
+            let when = w(text);
+            assert!(when.end() - when.start() <= LONGEST_INTERVAL, "{text}");
+        }
     }
 
     #[test]

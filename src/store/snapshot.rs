@@ -13,6 +13,7 @@ use crate::history::{HistoryRow, history};
 use crate::known_at::{Bound, KnownAt};
 use crate::state::{AsOf, Fed, Replay, State};
 use crate::store::record::Record;
+use crate::when::LONGEST_INTERVAL;
 
 /// The store as it was at one head.
 pub struct Snapshot<'s> {
@@ -669,14 +670,18 @@ impl Snapshot<'_> {
         with_corrected: bool,
     ) -> Result<Vec<TimelineEntry>> {
         let before = filter.to.map(crate::when::When::end);
+        let from = filter.from.map(crate::when::When::start);
         let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
-            self.positions_after(None, before).collect::<Result<_>>()?
+            // No date is longer than a leap year, so an event that starts
+            // earlier than that before `from` ends before it too.
+            let earliest = from.map(|from| keys::time(from.saturating_sub(LONGEST_INTERVAL), 0));
+            self.positions_after(earliest.as_ref().map(|e| &e[..]), before)
+                .collect::<Result<_>>()?
         } else {
             self.entity_positions(&filter.entities, before)?
                 .into_iter()
                 .collect()
         };
-        let from = filter.from.map(crate::when::When::start);
         let mut entries = Vec::new();
         for (start, seq) in positions {
             if !with_corrected && self.is_corrected(seq) {

@@ -581,6 +581,43 @@ fn entities_are_those_changed_by_the_records_up_to_the_head() {
 }
 
 #[test]
+fn a_timeline_from_a_date_keeps_coarse_events_that_started_long_before() {
+    let (_dir, store) = fresh();
+    append(
+        &store,
+        &[
+            event("long-before", "2018-06-01", &[("m.v", set(1))]),
+            event("the-year", "2019", &[("m.v", set(2))]),
+            event("the-year-before", "2018", &[("m.v", set(3))]),
+            event("the-day", "2019-12-31", &[("m.v", set(4))]),
+            event("after", "2020-01-01", &[("m.v", set(5))]),
+        ],
+    );
+    let ids = |from: &str, to: &str| -> Vec<String> {
+        let filter = TimelineFilter {
+            from: Some(w(from)),
+            to: Some(w(to)),
+            ..TimelineFilter::default()
+        };
+        store
+            .latest()
+            .unwrap()
+            .timeline(&filter, false)
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.record.event.id)
+            .collect()
+    };
+    // "2019" started 364 days before the 31st of December and still holds.
+    assert_eq!(ids("2019-12-31", "2019-12-31"), ["the-year", "the-day"]);
+    assert_eq!(ids("2019-01-01", "2019-01-01"), ["the-year"]);
+    assert_eq!(
+        ids("2018-12-31", "2019"),
+        ["the-year-before", "the-year", "the-day"]
+    );
+}
+
+#[test]
 fn known_at_a_time_finds_the_records_appended_by_then() {
     let (_dir, store) = fresh();
     for (i, time) in [
