@@ -55,6 +55,47 @@ fn verify_passes_on_a_sound_store_and_names_the_first_problem() {
 }
 
 #[test]
+fn an_export_stops_at_a_record_that_does_not_read_and_leaves_no_file() {
+    let env = Env::bundled();
+    let out = env.write("earlier.jsonl", "an earlier export\n");
+    // The version byte of record 3: its bytes no longer decode.
+    damage(&env, |s| tamper::flip_record_byte(s, 3, 0));
+    let stderr = env.fails(&["export", "--format", "jsonl", "-o", &out], 1);
+    assert!(stderr.contains("record 3"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "an earlier export\n"
+    );
+    let fresh = env.dir().join("fresh.jsonl");
+    env.fails(
+        &[
+            "export",
+            "--format",
+            "jsonl",
+            "-o",
+            &fresh.display().to_string(),
+        ],
+        1,
+    );
+    assert!(!fresh.exists());
+    // To stdout, the records before it are written, then the error.
+    let output = env.cmd(&["export", "--format", "jsonl"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Json> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| l["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[test]
 fn an_export_imported_into_a_fresh_store_has_the_same_head_hash() {
     let env = Env::bundled();
     env.ok(&[

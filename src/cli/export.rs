@@ -77,8 +77,25 @@ pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyho
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
     if args.format == ExportFormat::Jsonl {
-        let records = snapshot.log().collect::<Result<Vec<_>, _>>()?;
-        return emit(&args.output, out, |out| jsonl::write(&records, out));
+        // Streamed, a record at a time, so that memory stays flat whatever
+        // the store's size. A record that does not read stops the export
+        // with its own error (and, with -o, leaves no file behind).
+        let mut unreadable: Option<Error> = None;
+        let written = emit(&args.output, out, |out| {
+            for record in snapshot.log() {
+                let record = record.map_err(|e| {
+                    let stop = std::io::Error::other(e.to_string());
+                    unreadable = Some(e);
+                    stop
+                })?;
+                jsonl::write([&record], out)?;
+            }
+            Ok(())
+        });
+        return match unreadable {
+            Some(e) => Err(e.into()),
+            None => written,
+        };
     }
     let filter = args.filter.check(&snapshot)?;
     let mut export = Export::new(args.title.clone(), snapshot.timeline(&filter, false)?);
