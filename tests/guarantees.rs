@@ -96,6 +96,17 @@ fn an_export_stops_at_a_record_that_does_not_read_and_leaves_no_file() {
 }
 
 #[test]
+fn a_timeline_stops_at_a_record_that_does_not_read() {
+    let env = Env::bundled();
+    damage(&env, |s| tamper::flip_record_byte(s, 3, 0));
+    for args in [&["timeline"][..], &["timeline", "--format", "json"]] {
+        let stderr = env.fails(args, 1);
+        assert!(stderr.contains("record 3"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn an_export_imported_into_a_fresh_store_has_the_same_head_hash() {
     let env = Env::bundled();
     env.ok(&[

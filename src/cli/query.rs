@@ -278,35 +278,80 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
     let filter = args.filter.check(&snapshot)?;
-    let entries = snapshot.timeline(&filter, args.all)?;
+    let entries = snapshot.timeline_entries(&filter, args.all)?;
     match args.format {
+        // Each event is turned into JSON and written as it is read, so a
+        // timeline of millions of events needs no more memory than one.
         Format::Json => {
-            let events: Vec<Json> = entries
-                .iter()
-                .map(|e| record_json(&e.record, &e.corrected_by))
-                .collect();
-            print_json(
-                out,
-                &json!({ "known_at": known_at_json(&snapshot), "events": events }),
-            )
+            let events = StreamedEvents {
+                entries: std::cell::RefCell::new(entries),
+                unreadable: std::cell::RefCell::new(None),
+            };
+            let written = (|| -> anyhow::Result<()> {
+                use serde::ser::{SerializeMap, Serializer};
+                let mut serializer = serde_json::Serializer::pretty(&mut *out);
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("known_at", &known_at_json(&snapshot))?;
+                map.serialize_entry("events", &events)?;
+                map.end()?;
+                writeln!(out)?;
+                Ok(())
+            })();
+            match events.unreadable.into_inner() {
+                Some(e) => Err(e.into()),
+                None => written,
+            }
         }
         Format::Text => {
-            if entries.is_empty() {
-                writeln!(out, "No events.")?;
-                return Ok(());
-            }
             let mut table = Table::new(&["AT", "ID", "TITLE"]);
-            for entry in &entries {
+            let mut any = false;
+            for entry in entries {
+                let entry = entry?;
                 let e = &entry.record.event;
                 let mut title = e.title.clone();
                 if !entry.corrected_by.is_empty() {
                     title = format!("[corrected by {}] {title}", entry.corrected_by.join(", "));
                 }
                 table.row(vec![e.at.to_string(), e.id.clone(), title]);
+                any = true;
+            }
+            if !any {
+                writeln!(out, "No events.")?;
+                return Ok(());
             }
             table.write(out)?;
             Ok(())
         }
+    }
+}
+
+/// A timeline's events as a JSON array, read from the store while it is
+/// written. A record that does not read ends the array with an error,
+/// kept in `unreadable` for the caller to report.
+struct StreamedEvents<I> {
+    entries: std::cell::RefCell<I>,
+    unreadable: std::cell::RefCell<Option<Error>>,
+}
+
+impl<I: Iterator<Item = chronik::Result<chronik::store::TimelineEntry>>> serde::Serialize
+    for StreamedEvents<I>
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        let mut seq = serializer.serialize_seq(None)?;
+        for entry in &mut *self.entries.borrow_mut() {
+            match entry {
+                Ok(entry) => {
+                    seq.serialize_element(&record_json(&entry.record, &entry.corrected_by))?
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    *self.unreadable.borrow_mut() = Some(e);
+                    return Err(S::Error::custom(message));
+                }
+            }
+        }
+        seq.end()
     }
 }
 

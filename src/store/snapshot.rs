@@ -669,6 +669,16 @@ impl Snapshot<'_> {
         filter: &TimelineFilter,
         with_corrected: bool,
     ) -> Result<Vec<TimelineEntry>> {
+        self.timeline_entries(filter, with_corrected)?.collect()
+    }
+
+    /// [`Snapshot::timeline`], one entry at a time: only the positions of
+    /// the events are held, each record is read as it is reached.
+    pub fn timeline_entries<'f>(
+        &'f self,
+        filter: &'f TimelineFilter,
+        with_corrected: bool,
+    ) -> Result<impl Iterator<Item = Result<TimelineEntry>> + 'f> {
         let before = filter.to.map(crate::when::When::end);
         let from = filter.from.map(crate::when::When::start);
         let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
@@ -682,25 +692,26 @@ impl Snapshot<'_> {
                 .into_iter()
                 .collect()
         };
-        let mut entries = Vec::new();
-        for (start, seq) in positions {
+        let entry = move |(start, seq): (i64, u64)| -> Result<Option<TimelineEntry>> {
             if !with_corrected && self.is_corrected(seq) {
-                continue;
+                return Ok(None);
             }
             let record = self.read_indexed(seq, start)?;
             let event = &record.event;
             if from.is_some_and(|from| event.at.end() <= from)
                 || !(filter.tags.is_empty() || event.tags.iter().any(|t| filter.tags.contains(t)))
             {
-                continue;
+                return Ok(None);
             }
             let corrected_by = self.corrected_by(seq)?;
-            entries.push(TimelineEntry {
+            Ok(Some(TimelineEntry {
                 record,
                 corrected_by,
-            });
-        }
-        Ok(entries)
+            }))
+        };
+        Ok(positions
+            .into_iter()
+            .filter_map(move |position| entry(position).transpose()))
     }
 
     /// Refuses an entity name that is not a valid id or that no event the
