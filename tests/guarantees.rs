@@ -96,10 +96,15 @@ fn an_export_stops_at_a_record_that_does_not_read_and_leaves_no_file() {
 }
 
 #[test]
-fn a_timeline_stops_at_a_record_that_does_not_read() {
+fn timeline_and_log_stop_at_a_record_that_does_not_read() {
     let env = Env::bundled();
     damage(&env, |s| tamper::flip_record_byte(s, 3, 0));
-    for args in [&["timeline"][..], &["timeline", "--format", "json"]] {
+    for args in [
+        &["timeline"][..],
+        &["timeline", "--format", "json"],
+        &["log"],
+        &["log", "--format", "json"],
+    ] {
         let stderr = env.fails(args, 1);
         assert!(stderr.contains("record 3"), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");

@@ -282,26 +282,12 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
     match args.format {
         // Each event is turned into JSON and written as it is read, so a
         // timeline of millions of events needs no more memory than one.
-        Format::Json => {
-            let events = StreamedEvents {
-                entries: std::cell::RefCell::new(entries),
-                unreadable: std::cell::RefCell::new(None),
-            };
-            let written = (|| -> anyhow::Result<()> {
-                use serde::ser::{SerializeMap, Serializer};
-                let mut serializer = serde_json::Serializer::pretty(&mut *out);
-                let mut map = serializer.serialize_map(Some(2))?;
-                map.serialize_entry("known_at", &known_at_json(&snapshot))?;
-                map.serialize_entry("events", &events)?;
-                map.end()?;
-                writeln!(out)?;
-                Ok(())
-            })();
-            match events.unreadable.into_inner() {
-                Some(e) => Err(e.into()),
-                None => written,
-            }
-        }
+        Format::Json => print_json_streaming(
+            out,
+            Some(("known_at", known_at_json(&snapshot))),
+            "events",
+            entries.map(|e| e.map(|e| record_json(&e.record, &e.corrected_by))),
+        ),
         Format::Text => {
             let mut table = Table::new(&["AT", "ID", "TITLE"]);
             let mut any = false;
@@ -325,28 +311,54 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
     }
 }
 
-/// A timeline's events as a JSON array, read from the store while it is
-/// written. A record that does not read ends the array with an error,
-/// kept in `unreadable` for the caller to report.
-struct StreamedEvents<I> {
-    entries: std::cell::RefCell<I>,
-    unreadable: std::cell::RefCell<Option<Error>>,
+/// Prints `{first.0: first.1, key: [items]}` (or `{key: [items]}`) as
+/// [`print_json`] would, but writes each item as it comes, so the whole
+/// array is never held. An item that fails ends the output with its error.
+fn print_json_streaming(
+    out: &mut dyn Write,
+    first: Option<(&str, Json)>,
+    key: &str,
+    items: impl Iterator<Item = chronik::Result<Json>>,
+) -> anyhow::Result<()> {
+    use serde::ser::{SerializeMap, Serializer};
+    let array = StreamedArray {
+        items: std::cell::RefCell::new(items),
+        failed: std::cell::RefCell::new(None),
+    };
+    let written = (|| -> anyhow::Result<()> {
+        let mut serializer = serde_json::Serializer::pretty(&mut *out);
+        let mut map = serializer.serialize_map(Some(1 + usize::from(first.is_some())))?;
+        if let Some((name, value)) = &first {
+            map.serialize_entry(name, value)?;
+        }
+        map.serialize_entry(key, &array)?;
+        map.end()?;
+        writeln!(out)?;
+        Ok(())
+    })();
+    match array.failed.into_inner() {
+        Some(e) => Err(e.into()),
+        None => written,
+    }
 }
 
-impl<I: Iterator<Item = chronik::Result<chronik::store::TimelineEntry>>> serde::Serialize
-    for StreamedEvents<I>
-{
+/// A JSON array serialised from an iterator; the error of an item that
+/// fails is kept in `failed`.
+struct StreamedArray<I> {
+    items: std::cell::RefCell<I>,
+    failed: std::cell::RefCell<Option<Error>>,
+}
+
+impl<I: Iterator<Item = chronik::Result<Json>>> serde::Serialize for StreamedArray<I> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{Error as _, SerializeSeq};
         let mut seq = serializer.serialize_seq(None)?;
-        for entry in &mut *self.entries.borrow_mut() {
-            match entry {
-                Ok(entry) => {
-                    seq.serialize_element(&record_json(&entry.record, &entry.corrected_by))?
-                }
+        for item in &mut *self.items.borrow_mut() {
+            match item {
+                Ok(item) => seq.serialize_element(&item)?,
                 Err(e) => {
                     let message = e.to_string();
-                    *self.unreadable.borrow_mut() = Some(e);
+                    *self.failed.borrow_mut() = Some(e);
                     return Err(S::Error::custom(message));
                 }
             }
@@ -428,20 +440,17 @@ pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Res
     let snapshot = store.latest()?;
     match args.format {
         Format::Json => {
-            let records: Vec<Json> = snapshot
-                .log()
-                .map(|r| {
-                    r.map(|r| {
-                        let mut json = record_json(&r, &[]);
-                        if let Json::Object(object) = &mut json {
-                            object.insert("prev_hash".into(), json!(hex(&r.prev_hash)));
-                            object.insert("hash".into(), json!(hex(&r.hash)));
-                        }
-                        json
-                    })
+            let records = snapshot.log().map(|r| {
+                r.map(|r| {
+                    let mut json = record_json(&r, &[]);
+                    if let Json::Object(object) = &mut json {
+                        object.insert("prev_hash".into(), json!(hex(&r.prev_hash)));
+                        object.insert("hash".into(), json!(hex(&r.hash)));
+                    }
+                    json
                 })
-                .collect::<Result<_, _>>()?;
-            print_json(out, &json!({ "records": records }))
+            });
+            print_json_streaming(out, None, "records", records)
         }
         Format::Text => {
             let mut table = Table::new(&["SEQ", "RECORDED", "AT", "ID", "TITLE"]);
