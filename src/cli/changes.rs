@@ -13,7 +13,9 @@ use chronik::history::HistoryRow;
 use chronik::state::Provenance;
 use chronik::{AsOf, Value, When};
 
-use super::query::{KnownAtArg, known_at_json, known_at_text, open, print_json};
+use super::query::{
+    KnownAtArg, known_at_json, known_at_text, open, print_json, print_json_streaming,
+};
 use super::table::Table;
 use super::{Format, parse_when, usage};
 
@@ -84,28 +86,26 @@ pub fn diff(store_path: &Path, args: DiffArgs, out: &mut dyn Write) -> anyhow::R
             let value = |side: &Option<(Value, Provenance)>| {
                 side.as_ref().map_or(Json::Null, |(v, _)| shapes::value(v))
             };
-            let changes: Vec<Json> = changes
-                .iter()
-                .map(|c| {
-                    json!({
-                        "entity": c.entity,
-                        "attr": c.attr,
-                        "kind": c.kind.name(),
-                        "before": value(&c.before),
-                        "after": value(&c.after),
-                        "events": c.events,
-                    })
-                })
-                .collect();
-            print_json(
+            let changes = changes.iter().map(|c| {
+                Ok(json!({
+                    "entity": c.entity,
+                    "attr": c.attr,
+                    "kind": c.kind.name(),
+                    "before": value(&c.before),
+                    "after": value(&c.after),
+                    "events": c.events,
+                }))
+            });
+            print_json_streaming(
                 out,
-                &json!({
-                    "from": args.from.to_string(),
-                    "to": args.to.to_string(),
-                    "known_at": known_at_json(&snapshot),
-                    "strict": args.strict,
-                    "changes": changes,
-                }),
+                &[
+                    ("from", json!(args.from.to_string())),
+                    ("to", json!(args.to.to_string())),
+                    ("known_at", known_at_json(&snapshot)),
+                    ("strict", json!(args.strict)),
+                ],
+                "changes",
+                changes,
             )
         }
         Format::Text => {

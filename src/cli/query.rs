@@ -284,7 +284,7 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
         // timeline of millions of events needs no more memory than one.
         Format::Json => print_json_streaming(
             out,
-            Some(("known_at", known_at_json(&snapshot))),
+            &[("known_at", known_at_json(&snapshot))],
             "events",
             entries.map(|e| e.map(|e| record_json(&e.record, &e.corrected_by))),
         ),
@@ -311,12 +311,12 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
     }
 }
 
-/// Prints `{first.0: first.1, key: [items]}` (or `{key: [items]}`) as
-/// [`print_json`] would, but writes each item as it comes, so the whole
-/// array is never held. An item that fails ends the output with its error.
-fn print_json_streaming(
+/// Prints `{leading..., key: [items]}` as [`print_json`] would, but writes
+/// each item as it comes, so the whole array is never held. An item that
+/// fails ends the output with its error.
+pub fn print_json_streaming(
     out: &mut dyn Write,
-    first: Option<(&str, Json)>,
+    leading: &[(&str, Json)],
     key: &str,
     items: impl Iterator<Item = chronik::Result<Json>>,
 ) -> anyhow::Result<()> {
@@ -327,8 +327,8 @@ fn print_json_streaming(
     };
     let written = (|| -> anyhow::Result<()> {
         let mut serializer = serde_json::Serializer::pretty(&mut *out);
-        let mut map = serializer.serialize_map(Some(1 + usize::from(first.is_some())))?;
-        if let Some((name, value)) = &first {
+        let mut map = serializer.serialize_map(Some(leading.len() + 1))?;
+        for (name, value) in leading {
             map.serialize_entry(name, value)?;
         }
         map.serialize_entry(key, &array)?;
@@ -450,7 +450,7 @@ pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Res
                     json
                 })
             });
-            print_json_streaming(out, None, "records", records)
+            print_json_streaming(out, &[], "records", records)
         }
         Format::Text => {
             let mut table = Table::new(&["SEQ", "RECORDED", "AT", "ID", "TITLE"]);
