@@ -109,6 +109,11 @@ fn timeline_and_log_stop_at_a_record_that_does_not_read() {
         assert!(stderr.contains("record 3"), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+    // JSON is written as it is read: what came before the error is on
+    // stdout, an unfinished document that the exit code disowns.
+    let output = env.cmd(&["log", "--format", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(serde_json::from_slice::<Json>(&output.stdout).is_err());
 }
 
 #[test]

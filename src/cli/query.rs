@@ -639,3 +639,60 @@ pub fn reindex(store_path: &Path, _args: ReindexArgs, out: &mut dyn Write) -> an
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn printed(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn streamed_json_prints_as_the_whole_document_would() {
+        let items = [
+            json!({"seq": 1, "id": "a", "tags": [], "nested": {"x": [1, 2]}}),
+            json!({"seq": 2, "id": "b", "summary": null}),
+        ];
+        for n in 0..=items.len() {
+            let items = &items[..n];
+            let whole = printed(|out| {
+                print_json(
+                    out,
+                    &json!({"known_at": null, "strict": true, "events": items}),
+                )
+            });
+            let streamed = printed(|out| {
+                print_json_streaming(
+                    out,
+                    &[("known_at", Json::Null), ("strict", json!(true))],
+                    "events",
+                    items.iter().cloned().map(Ok),
+                )
+            });
+            assert_eq!(streamed, whole, "{n} items");
+            let whole = printed(|out| print_json(out, &json!({ "records": items })));
+            let streamed = printed(|out| {
+                print_json_streaming(out, &[], "records", items.iter().cloned().map(Ok))
+            });
+            assert_eq!(streamed, whole, "{n} items, no leading fields");
+        }
+    }
+
+    #[test]
+    fn a_failing_item_ends_streamed_json_with_its_own_error() {
+        let items = vec![
+            Ok(json!(1)),
+            Err(Error::Corrupt("record 2 is damaged".into())),
+        ];
+        let mut out = Vec::new();
+        let err = print_json_streaming(&mut out, &[], "records", items.into_iter()).unwrap_err();
+        assert!(
+            matches!(err.downcast_ref::<Error>(), Some(Error::Corrupt(_))),
+            "{err}"
+        );
+        assert!(serde_json::from_slice::<Json>(&out).is_err());
+    }
+}

@@ -591,6 +591,7 @@ fn a_timeline_from_a_date_keeps_coarse_events_that_started_long_before() {
             event("the-year-before", "2018", &[("m.v", set(3))]),
             event("the-day", "2019-12-31", &[("m.v", set(4))]),
             event("after", "2020-01-01", &[("m.v", set(5))]),
+            event("leap-year", "2020", &[("m.v", set(6))]),
         ],
     );
     let ids = |from: &str, to: &str| -> Vec<String> {
@@ -615,6 +616,9 @@ fn a_timeline_from_a_date_keeps_coarse_events_that_started_long_before() {
         ids("2018-12-31", "2019"),
         ["the-year-before", "the-year", "the-day"]
     );
+    // A leap year, from its very last second: it started 366 days less a
+    // second before.
+    assert_eq!(ids("2020-12-31T23:59:59Z", "2020-12-31"), ["leap-year"]);
 }
 
 #[test]
