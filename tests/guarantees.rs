@@ -66,6 +66,14 @@ fn an_export_stops_at_a_record_that_does_not_read_and_leaves_no_file() {
         std::fs::read_to_string(&out).unwrap(),
         "an earlier export\n"
     );
+    for format in ["csv", "ics"] {
+        let stderr = env.fails(&["export", "--format", format, "-o", &out], 1);
+        assert!(stderr.contains("record 3"), "{format}: {stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "an earlier export\n"
+        );
+    }
     let fresh = env.dir().join("fresh.jsonl");
     env.fails(
         &[

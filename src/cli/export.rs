@@ -77,25 +77,29 @@ pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyho
     let store = open(store_path)?;
     let snapshot = store.snapshot(args.known_at.known_at.as_ref())?;
     if args.format == ExportFormat::Jsonl {
-        // Streamed, a record at a time, so that memory stays flat whatever
-        // the store's size. A record that does not read stops the export
-        // with its own error (and, with -o, leaves no file behind).
-        let mut unreadable: Option<Error> = None;
-        let written = emit(&args.output, out, |out| {
+        return emit_streamed(&args.output, out, |out, unreadable| {
             for record in snapshot.log() {
-                let record = record.map_err(|e| {
-                    let stop = std::io::Error::other(e.to_string());
-                    unreadable = Some(e);
-                    stop
-                })?;
-                jsonl::write([&record], out)?;
+                match record {
+                    Ok(record) => jsonl::write([&record], out)?,
+                    Err(e) => {
+                        *unreadable = Some(e);
+                        break;
+                    }
+                }
             }
             Ok(())
         });
-        return match unreadable {
-            Some(e) => Err(e.into()),
-            None => written,
-        };
+    }
+    if matches!(args.format, ExportFormat::Csv | ExportFormat::Ics) {
+        let filter = args.filter.check(&snapshot)?;
+        let entries = snapshot.timeline_entries(&filter, false)?;
+        return emit_streamed(&args.output, out, |out, unreadable| {
+            let entries = entries.map_while(|e| e.map_err(|e| *unreadable = Some(e)).ok());
+            match args.format {
+                ExportFormat::Csv => csv::write_events(entries, out),
+                _ => ics::write_events(&args.title, entries, out),
+            }
+        });
     }
     let filter = args.filter.check(&snapshot)?;
     let mut export = Export::new(args.title.clone(), snapshot.timeline(&filter, false)?);
@@ -125,15 +129,39 @@ pub fn export(store_path: &Path, args: ExportArgs, out: &mut dyn Write) -> anyho
         _ => {}
     }
     let write = |out: &mut dyn Write| match args.format {
-        ExportFormat::Jsonl => unreachable!("written above"),
-        ExportFormat::Csv => csv::write(&export, out),
+        ExportFormat::Jsonl | ExportFormat::Csv | ExportFormat::Ics => {
+            unreachable!("written above")
+        }
         ExportFormat::Markdown => markdown::write(&export, out),
         ExportFormat::Timelinejs => timelinejs::write(&export, out),
-        ExportFormat::Ics => ics::write(&export, out),
         ExportFormat::Dot => dot::write(&export, out),
         ExportFormat::Html => html::write(&export, out),
     };
     emit(&args.output, out, write)
+}
+
+/// Writes an export that reads the store as it goes, a record or an event
+/// at a time, so that memory stays flat whatever the store's size. `write`
+/// puts an error reading the store in its second argument and stops: the
+/// export then ends with that error (with -o, no file is left; to stdout,
+/// what came before it has been written).
+fn emit_streamed(
+    output: &Option<PathBuf>,
+    out: &mut dyn Write,
+    write: impl FnOnce(&mut dyn Write, &mut Option<Error>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut unreadable = None;
+    let written = emit(output, out, |out| {
+        write(out, &mut unreadable)?;
+        match &unreadable {
+            Some(e) => Err(std::io::Error::other(e.to_string())),
+            None => Ok(()),
+        }
+    });
+    match unreadable {
+        Some(e) => Err(e.into()),
+        None => written,
+    }
 }
 
 /// Writes to `output` atomically, or to `out`.

@@ -2,9 +2,11 @@
 //! event's columns repeated; an event without changes (a withdrawal) is one
 //! row with the change columns empty.
 
+use std::borrow::Borrow;
 use std::io::Write;
 
 use super::export::Export;
+use crate::store::TimelineEntry;
 
 /// The header row.
 pub const COLUMNS: [&str; 12] = [
@@ -23,11 +25,21 @@ pub const COLUMNS: [&str; 12] = [
 ];
 
 pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
+    write_events(&export.events, out)
+}
+
+/// The rows of `entries`, written as they come: an export of any size
+/// in the memory of one event.
+pub fn write_events<E: Borrow<TimelineEntry>>(
+    entries: impl IntoIterator<Item = E>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut csv = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
         .from_writer(out);
     csv.write_record(COLUMNS)?;
-    for entry in &export.events {
+    for entry in entries {
+        let entry = entry.borrow();
         let event = &entry.record.event;
         let seq = entry.record.seq.to_string();
         let at = event.at.to_string();

@@ -11,11 +11,13 @@
 //! of event, needs exact control of the all-day intervals, and must not
 //! stamp the clock's time into an export.
 
+use std::borrow::Borrow;
 use std::io::Write;
 
 use chrono::{DateTime, Datelike, Utc};
 
 use super::export::Export;
+use crate::store::TimelineEntry;
 use crate::when::{Precision, When};
 
 const MAX_OCTETS: usize = 75;
@@ -82,6 +84,16 @@ fn interval(at: When) -> Vec<String> {
 }
 
 pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
+    write_events(&export.title, &export.events, out)
+}
+
+/// A calendar named `title` of `entries`, written as they come: an export
+/// of any size in the memory of one event.
+pub fn write_events<E: Borrow<TimelineEntry>>(
+    title: &str,
+    entries: impl IntoIterator<Item = E>,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     line(out, "BEGIN:VCALENDAR")?;
     line(out, "VERSION:2.0")?;
     line(
@@ -93,9 +105,10 @@ pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
     )?;
     line(out, "CALSCALE:GREGORIAN")?;
     // NAME is RFC 7986's; X-WR-CALNAME is what older calendar apps read.
-    line(out, &format!("NAME:{}", escape(&export.title)))?;
-    line(out, &format!("X-WR-CALNAME:{}", escape(&export.title)))?;
-    for entry in &export.events {
+    line(out, &format!("NAME:{}", escape(title)))?;
+    line(out, &format!("X-WR-CALNAME:{}", escape(title)))?;
+    for entry in entries {
+        let entry = entry.borrow();
         let event = &entry.record.event;
         line(out, "BEGIN:VEVENT")?;
         line(out, &format!("UID:{}", event.id))?;
