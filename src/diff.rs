@@ -55,86 +55,127 @@ type Side<'a> = Option<(&'a Value, &'a Provenance)>;
 /// behind the new value, and, for a fact that ended with no such event, by
 /// the event whose `until` ended it.
 pub fn diff(before: &State, after: &State, between: &[&Event]) -> Vec<FactChange> {
-    // The events in between, by the attributes they change (in replay order).
-    let mut touching: HashMap<(&str, &str), Vec<&Event>> = HashMap::new();
+    let mut diff = Diff::new(before, after);
     for event in between {
-        for change in &event.changes {
-            let list = touching.entry((&change.entity, &change.attr)).or_default();
-            if list.last().is_none_or(|last| !std::ptr::eq(*last, *event)) {
-                list.push(event);
-            }
-        }
+        diff.event(event);
     }
-    let mut keys: Vec<(&str, &str)> = before.slots().map(|(e, a, _)| (e, a)).collect();
-    keys.extend(after.slots().map(|(e, a, _)| (e, a)));
-    keys.sort_unstable();
-    keys.dedup();
-    let mut changes = Vec::new();
-    for (entity, attr) in keys {
-        let (old, new) = (before.get(entity, attr), after.get(entity, attr));
-        let single = matches!(old, Some(Slot::One(..))) || matches!(new, Some(Slot::One(..)));
-        let old_values = old.map(Slot::values).unwrap_or_default();
-        let new_values = new.map(Slot::values).unwrap_or_default();
-        let mut pairs: Vec<(Side<'_>, Side<'_>)> = Vec::new();
-        if single {
-            pairs.push((old_values.first().copied(), new_values.first().copied()));
-        } else {
-            let mut members: Vec<&Value> = old_values
-                .iter()
-                .chain(&new_values)
-                .map(|(v, _)| *v)
-                .collect();
-            members.sort();
-            members.dedup();
-            for member in members {
-                pairs.push((
-                    member_of(&old_values, member),
-                    member_of(&new_values, member),
-                ));
-            }
-        }
-        for (old, new) in pairs {
-            let kind = match (old, new) {
-                (None, None) => continue,
-                (None, Some(_)) => ChangeKind::Added,
-                (Some(_), None) => ChangeKind::Removed,
-                (Some((a, pa)), Some((b, pb))) if a == b => {
-                    if pa.uncertain == pb.uncertain {
-                        continue;
-                    }
-                    ChangeKind::Certainty
+    diff.finish()
+}
+
+/// [`diff`], fed the events in between one at a time, so that they need
+/// not be held: the differences are found first, and each event then adds
+/// its id to those it touches.
+pub struct Diff<'s> {
+    changes: Vec<FactChange>,
+    /// For each set member that differs, the value (`None` for a single value).
+    members: Vec<Option<Value>>,
+    /// The differences of each attribute, as indexes into `changes`.
+    by_attr: HashMap<(&'s str, &'s str), Vec<usize>>,
+}
+
+impl<'s> Diff<'s> {
+    pub fn new(before: &'s State, after: &'s State) -> Diff<'s> {
+        let mut keys: Vec<(&str, &str)> = before.slots().map(|(e, a, _)| (e, a)).collect();
+        keys.extend(after.slots().map(|(e, a, _)| (e, a)));
+        keys.sort_unstable();
+        keys.dedup();
+        let mut diff = Diff {
+            changes: Vec::new(),
+            members: Vec::new(),
+            by_attr: HashMap::new(),
+        };
+        for (entity, attr) in keys {
+            let (old, new) = (before.get(entity, attr), after.get(entity, attr));
+            let single = matches!(old, Some(Slot::One(..))) || matches!(new, Some(Slot::One(..)));
+            let old_values = old.map(Slot::values).unwrap_or_default();
+            let new_values = new.map(Slot::values).unwrap_or_default();
+            let mut pairs: Vec<(Side<'_>, Side<'_>)> = Vec::new();
+            if single {
+                pairs.push((old_values.first().copied(), new_values.first().copied()));
+            } else {
+                let mut members: Vec<&Value> = old_values
+                    .iter()
+                    .chain(&new_values)
+                    .map(|(v, _)| *v)
+                    .collect();
+                members.sort();
+                members.dedup();
+                for member in members {
+                    pairs.push((
+                        member_of(&old_values, member),
+                        member_of(&new_values, member),
+                    ));
                 }
-                (Some(_), Some(_)) => ChangeKind::Changed,
-            };
-            let member = (!single).then(|| new.or(old).map(|(v, _)| v)).flatten();
-            let mut events: Vec<String> = touching
-                .get(&(entity, attr))
-                .into_iter()
-                .flatten()
-                .filter(|e| touches(e, entity, attr, member))
-                .map(|e| e.id.clone())
-                .collect();
-            if let Some((_, p)) = new
-                && !events.iter().any(|e| **e == *p.event)
-            {
-                events.push(p.event.to_string());
             }
-            if events.is_empty()
-                && let Some((_, p)) = old
-            {
-                events.push(p.event.to_string());
+            for (old, new) in pairs {
+                let kind = match (old, new) {
+                    (None, None) => continue,
+                    (None, Some(_)) => ChangeKind::Added,
+                    (Some(_), None) => ChangeKind::Removed,
+                    (Some((a, pa)), Some((b, pb))) if a == b => {
+                        if pa.uncertain == pb.uncertain {
+                            continue;
+                        }
+                        ChangeKind::Certainty
+                    }
+                    (Some(_), Some(_)) => ChangeKind::Changed,
+                };
+                let member = (!single)
+                    .then(|| new.or(old).map(|(v, _)| v.clone()))
+                    .flatten();
+                diff.by_attr
+                    .entry((entity, attr))
+                    .or_default()
+                    .push(diff.changes.len());
+                diff.members.push(member);
+                diff.changes.push(FactChange {
+                    entity: entity.to_string(),
+                    attr: attr.to_string(),
+                    kind,
+                    before: old.map(|(v, p)| (v.clone(), p.clone())),
+                    after: new.map(|(v, p)| (v.clone(), p.clone())),
+                    events: Vec::new(),
+                });
             }
-            changes.push(FactChange {
-                entity: entity.to_string(),
-                attr: attr.to_string(),
-                kind,
-                before: old.map(|(v, p)| (v.clone(), p.clone())),
-                after: new.map(|(v, p)| (v.clone(), p.clone())),
-                events,
-            });
+        }
+        diff
+    }
+
+    /// The next event in between, in replay order.
+    pub fn event(&mut self, event: &Event) {
+        for (i, change) in event.changes.iter().enumerate() {
+            // Each attribute once per event.
+            if event.changes[..i]
+                .iter()
+                .any(|c| c.entity == change.entity && c.attr == change.attr)
+            {
+                continue;
+            }
+            let key = (change.entity.as_str(), change.attr.as_str());
+            for &index in self.by_attr.get(&key).into_iter().flatten() {
+                if touches(event, key.0, key.1, self.members[index].as_ref()) {
+                    self.changes[index].events.push(event.id.clone());
+                }
+            }
         }
     }
-    changes
+
+    /// The differences, each with the events that caused it.
+    pub fn finish(mut self) -> Vec<FactChange> {
+        for change in &mut self.changes {
+            if let Some((_, p)) = &change.after
+                && !change.events.iter().any(|e| **e == *p.event)
+            {
+                change.events.push(p.event.to_string());
+            }
+            if change.events.is_empty()
+                && let Some((_, p)) = &change.before
+            {
+                change.events.push(p.event.to_string());
+            }
+        }
+        self.changes
+    }
 }
 
 /// The entry of `values` for `member`.
@@ -179,6 +220,35 @@ mod tests {
             .iter()
             .filter(|e| e.at.start() >= q1 && e.at.start() < q2)
             .collect()
+    }
+
+    #[test]
+    fn an_event_is_named_once_per_difference_however_often_it_touches_it() {
+        let events = vec![
+            event("a", "2019", &[("x.one", set(Value::Int(1)))]),
+            event(
+                "b",
+                "2020",
+                &[
+                    ("x.one", set(Value::Int(2))),
+                    ("x.set", add(r("p"))),
+                    ("x.one", set(Value::Int(3))),
+                    ("x.set", add(r("q"))),
+                ],
+            ),
+            event("c", "2020-06", &[("x.set", add(r("q")))]),
+        ];
+        let s1 = replay(&events, AsOf::new(w("2019")));
+        let s2 = replay(&events, AsOf::new(w("2021")));
+        let changes = diff(&s1, &s2, &between(&events, "2019", "2021"));
+        assert_eq!(
+            kinds(&changes),
+            [
+                ("x.one".into(), "changed", vec!["b".into()]),
+                ("x.set".into(), "added", vec!["b".into()]),
+                ("x.set".into(), "added", vec!["b".into(), "c".into()]),
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{Store, TimelineFilter, keys, record};
-use crate::diff::{FactChange, diff};
+use crate::diff::{Diff, FactChange};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::history::{HistoryRow, history};
@@ -623,7 +623,9 @@ impl Snapshot<'_> {
                 .filter(|&(start, _)| start >= earliest)
                 .collect()
         };
-        let mut between: Vec<Event> = Vec::new();
+        // Each event in between names the differences it touches as it is
+        // read, so none of them is held.
+        let mut differences = Diff::new(&old, &new);
         for (start, seq) in positions {
             if self.is_corrected(seq) {
                 continue;
@@ -631,11 +633,10 @@ impl Snapshot<'_> {
             let event = self.event_for_replay(seq, start)?;
             let now = to.status(event.at);
             if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
-                between.push(event);
+                differences.event(&event);
             }
         }
-        let between: Vec<&Event> = between.iter().collect();
-        Ok(diff(&old, &new, &between))
+        Ok(differences.finish())
     }
 
     /// Every change to `entity` (only `attr`, if given) in replay order,
