@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::log::LogError;
-use super::pages::{PageError, PagedSet};
+use super::pages::{PageCache, PageError, PagedSet};
 use super::{Head, Store, encode_kind, keys, record};
 use crate::error::Result;
 use crate::event::AttrKind;
@@ -71,7 +71,17 @@ struct Checker<'s> {
     correction_entries: u64,
     /// (entity, attr) → (kind, first seq that used it).
     attrs: HashMap<(String, String), (AttrKind, u64)>,
+    /// Decoded pages of `by_time`, `by_id` and `by_entity` for the checks of
+    /// every record, so that a page is not decompressed for each of its
+    /// elements.
+    pages: [PageCache; 3],
 }
+
+/// How much of the decoded pages of `by_time` and of `by_id` the checks
+/// keep: at a million events, all of them (about 17 MiB each; `verify` went
+/// from 61 to 40 s). `by_entity`'s are not kept: at ten times the size and
+/// read in no useful order, keeping 24 MiB of them saved 2 s for 75 MiB.
+const PAGES_OF_BY_TIME_AND_BY_ID: usize = 24 << 20;
 
 /// Turns the errors of a paged set into problems where the data is at
 /// fault, and into errors where the storage engine is.
@@ -97,6 +107,7 @@ impl<'s> Checker<'s> {
             entity_elements: 0,
             correction_entries: 0,
             attrs: HashMap::new(),
+            pages: [PAGES_OF_BY_TIME_AND_BY_ID, PAGES_OF_BY_TIME_AND_BY_ID, 0].map(PageCache::new),
         }
     }
 
@@ -234,10 +245,16 @@ impl<'s> Checker<'s> {
         let (seq, event) = (record.seq, &record.event);
         let start = event.at.start();
         self.starts.push(start);
-        let has = |tree: &'static str, set: &PagedSet, element: &[u8]| {
-            page_check(tree, set.contains(element))
+        let [time_pages, id_pages, entity_pages] = &mut self.pages;
+        let has = |tree: &'static str, set: &PagedSet, pages: &mut PageCache, element: &[u8]| {
+            page_check(tree, set.contains_cached(element, pages))
         };
-        match has("by_time", &store.by_time, &keys::time(start, seq))? {
+        match has(
+            "by_time",
+            &store.by_time,
+            time_pages,
+            &keys::time(start, seq),
+        )? {
             Ok(true) => {}
             Ok(false) => {
                 return Ok(Err(problem(
@@ -248,7 +265,7 @@ impl<'s> Checker<'s> {
             }
             Err(p) => return Ok(Err(p)),
         }
-        match has("by_id", &store.by_id, &keys::id(&event.id, seq))? {
+        match has("by_id", &store.by_id, id_pages, &keys::id(&event.id, seq))? {
             Ok(true) => {}
             Ok(false) => {
                 return Ok(Err(problem(
@@ -264,11 +281,13 @@ impl<'s> Checker<'s> {
             let found = match has(
                 "by_entity",
                 &store.by_entity,
+                entity_pages,
                 &record::entity_element(event, entity, seq),
             )? {
                 Ok(false) => has(
                     "by_entity",
                     &store.by_entity,
+                    entity_pages,
                     &keys::entity(entity, start, seq),
                 )?,
                 other => other,
