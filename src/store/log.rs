@@ -10,9 +10,9 @@
 
 use std::sync::Mutex;
 
-use lru::LruCache;
 use sled::{IVec, Tree};
 
+use super::cache::{Decoded, SizedLru, decoded_size};
 use super::compress;
 use super::pages::{BadPage, elements, push_element};
 use super::record::MAX_EVENT_BYTES;
@@ -46,20 +46,8 @@ const CACHED_BYTES: usize = 12 << 20;
 
 pub struct Log {
     tree: Tree,
-    /// The pages read last, decoded.
-    cached: Mutex<PageCache>,
-}
-
-/// Decoded pages by page number, the least recently used going first once
-/// they take more than [`CACHED_BYTES`].
-struct PageCache {
-    pages: LruCache<u64, Page>,
-    bytes: usize,
-}
-
-/// The memory a decoded page takes, roughly.
-fn footprint((bytes, spans): &Page) -> usize {
-    bytes.len() + std::mem::size_of_val(spans.as_slice())
+    /// The pages read last, decoded, by page number.
+    cached: Mutex<SizedLru<u64, Page>>,
 }
 
 /// A log error: the storage engine's, or a page that does not decode.
@@ -76,7 +64,7 @@ impl From<sled::Error> for LogError {
 }
 
 /// A page's bytes and the (offset, length) of each record in it.
-type Page = (IVec, Vec<(usize, usize)>);
+type Page = Decoded;
 
 /// The spans of the records of a page still to be read.
 type Spans = std::vec::IntoIter<(usize, usize)>;
@@ -92,10 +80,7 @@ impl Log {
     pub fn new(tree: Tree) -> Log {
         Log {
             tree,
-            cached: Mutex::new(PageCache {
-                pages: LruCache::unbounded(),
-                bytes: 0,
-            }),
+            cached: Mutex::new(SizedLru::new(CACHED_BYTES, decoded_size)),
         }
     }
 
@@ -110,9 +95,10 @@ impl Log {
 
     /// Forgets the cached pages (every write does).
     fn forget(&self) {
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        cached.pages.clear();
-        cached.bytes = 0;
+        self.cached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     /// The stored bytes of record `seq`, if there are any.
@@ -126,23 +112,14 @@ impl Log {
         // The lock is held while a missing page is read, so that a write's
         // `forget` cannot come between the read and the caching.
         let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(hit) = cached.pages.get(&page) {
+        if let Some(hit) = cached.get(&page) {
             return Ok(record(hit));
         }
         let Some(read) = self.page(page)? else {
             return Ok(None);
         };
-        let size = footprint(&read);
-        if size > CACHED_BYTES {
-            return Ok(record(&read));
-        }
         let found = record(&read);
-        cached.pages.put(page, read);
-        cached.bytes += size;
-        while cached.bytes > CACHED_BYTES {
-            let (_, oldest) = cached.pages.pop_lru().expect("the pages make up the bytes");
-            cached.bytes -= footprint(&oldest);
-        }
+        cached.put(page, read);
         Ok(found)
     }
 
@@ -373,7 +350,7 @@ mod tests {
         let record_of = |_| vec![7; 12 << 10];
         let first: Vec<Vec<u8>> = (1..=RECORDS_PER_PAGE).map(record_of).collect();
         log.append(1, &first).unwrap();
-        let page_size = footprint(&log.page(0).unwrap().unwrap());
+        let page_size = decoded_size(&log.page(0).unwrap().unwrap());
         let fits = (CACHED_BYTES / page_size) as u64;
         assert!(fits > 4, "a page of the test takes {page_size} bytes");
         let rest: Vec<Vec<u8>> = (RECORDS_PER_PAGE + 1..=(fits + 1) * RECORDS_PER_PAGE)

@@ -22,6 +22,7 @@
 //! that a store whose files lost records is refused instead of answering
 //! as if they never existed.
 
+mod cache;
 mod checkpoint;
 mod compress;
 mod keys;

@@ -22,6 +22,7 @@ use std::ops::Bound;
 
 use sled::{IVec, Tree};
 
+use super::cache::{Decoded, SizedLru, decoded_size};
 use super::compress;
 
 /// The size a page is filled to before a new one starts.
@@ -72,42 +73,13 @@ impl Elements {
     }
 }
 
-/// A page decoded: its bytes and the span of each element.
-type Decoded = (IVec, Vec<(usize, usize)>);
+/// Decoded pages of one paged set by key, each with the page as stored
+/// (see [`PagedSet::contains_cached`]).
+pub type PageCache = SizedLru<IVec, (IVec, Decoded)>;
 
-/// Decoded pages of one paged set, kept for [`PagedSet::contains_cached`]
-/// up to a budget of bytes, the least recently used going first.
-pub struct PageCache {
-    /// Page key → (the page as stored, decoded).
-    pages: lru::LruCache<IVec, (IVec, Decoded)>,
-    bytes: usize,
-    budget: usize,
-}
-
-impl PageCache {
-    pub fn new(budget: usize) -> PageCache {
-        PageCache {
-            pages: lru::LruCache::unbounded(),
-            bytes: 0,
-            budget,
-        }
-    }
-
-    fn keep(&mut self, key: IVec, stored: IVec, page: Decoded) {
-        let size = |stored: &IVec, (bytes, spans): &Decoded| {
-            stored.len() + bytes.len() + std::mem::size_of_val(spans.as_slice())
-        };
-        self.bytes += size(&stored, &page);
-        if let Some((_, (old_stored, old_page))) = self.pages.push(key, (stored, page)) {
-            self.bytes -= size(&old_stored, &old_page);
-        }
-        while self.bytes > self.budget {
-            let Some((_, (stored, page))) = self.pages.pop_lru() else {
-                break;
-            };
-            self.bytes -= size(&stored, &page);
-        }
-    }
+/// A page cache of `budget` bytes.
+pub fn page_cache(budget: usize) -> PageCache {
+    SizedLru::new(budget, |(stored, page)| stored.len() + decoded_size(page))
 }
 
 /// A sorted set of byte strings in a sled tree of pages.
@@ -279,7 +251,7 @@ impl PagedSet {
                 .binary_search_by(|&(at, len)| bytes[at..at + len].cmp(element))
                 .is_ok()
         };
-        if let Some((cached, page)) = cache.pages.get(&key)
+        if let Some((cached, page)) = cache.get(&key)
             && *cached == stored
         {
             return Ok(holds(page));
@@ -288,7 +260,7 @@ impl PagedSet {
         let spans = elements(&bytes).map_err(|BadPage| PageError::Bad(key.clone()))?;
         let page = (bytes, spans);
         let found = holds(&page);
-        cache.keep(key, stored, page);
+        cache.put(key, (stored, page));
         Ok(found)
     }
 
@@ -606,7 +578,7 @@ mod tests {
             let (_dir, set) = set();
             let mut model = BTreeSet::new();
             // Kept across the writes: a page rewritten since must be read again.
-            let mut pages = PageCache::new(1 << 20);
+            let mut pages = page_cache(1 << 20);
             for mut batch in batches {
                 batch.sort();
                 set.insert_sorted(&batch).unwrap();

@@ -135,7 +135,7 @@ impl Store {
     }
 }
 
-impl Snapshot<'_> {
+impl<'s> Snapshot<'s> {
     /// The last seq this snapshot sees.
     pub fn head(&self) -> u64 {
         self.head
@@ -215,6 +215,17 @@ impl Snapshot<'_> {
             }))
     }
 
+    /// [`Snapshot::positions_after`] from the first record whose interval
+    /// starts at `start` or later.
+    fn positions_from(
+        &self,
+        start: i64,
+        before: Option<i64>,
+    ) -> impl Iterator<Item = Result<(i64, u64)>> + use<'_, 's> {
+        // No record has seq 0: every position from `start` on is after (start, 0).
+        self.positions_after(Some(&keys::time(start, 0)), before)
+    }
+
     /// The (start, seq) of every record the snapshot sees, in replay order,
     /// after the position `after` (a `by_time` element; from the start if
     /// none) and starting before `before` (or all); corrected ones included.
@@ -222,7 +233,7 @@ impl Snapshot<'_> {
         &self,
         after: Option<&[u8]>,
         before: Option<i64>,
-    ) -> impl Iterator<Item = Result<(i64, u64)>> + '_ {
+    ) -> impl Iterator<Item = Result<(i64, u64)>> + use<'_, 's> {
         let store = self.store;
         let to = before.map(|t| keys::time(t, 0));
         // The first element after `after` is `after` with a 0 appended.
@@ -609,13 +620,11 @@ impl Snapshot<'_> {
         let new = self.state(to, entities)?;
         // The events whose effect differs between the two questions: applied
         // at `to` but not at `from`, or uncertain at `from` and certain at
-        // `to`. An event dated a year (the coarsest date) before `from` ends
-        // is certain at both.
-        let earliest = from.end().saturating_sub(367 * 86_400);
+        // `to`. An event that starts longer than a leap year (the longest
+        // date) before `from` ends is certain at both.
+        let earliest = from.end().saturating_sub(LONGEST_INTERVAL);
         let positions: Vec<(i64, u64)> = if entities.is_empty() {
-            // No record has seq 0: "after (earliest, 0)" is "from earliest on".
-            let after = keys::time(earliest, 0);
-            self.positions_after(Some(&after), Some(to.end()))
+            self.positions_from(earliest, Some(to.end()))
                 .collect::<Result<_>>()?
         } else {
             self.entity_positions(entities, Some(to.end()))?
@@ -627,10 +636,9 @@ impl Snapshot<'_> {
         // read, so none of them is held.
         let mut differences = Diff::new(&old, &new);
         for (start, seq) in positions {
-            if self.is_corrected(seq) {
+            let Some(event) = self.replay_input(start, seq)? else {
                 continue;
-            }
-            let event = self.event_for_replay(seq, start)?;
+            };
             let now = to.status(event.at);
             if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
                 differences.event(&event);
@@ -685,8 +693,8 @@ impl Snapshot<'_> {
         let positions: Vec<(i64, u64)> = if filter.entities.is_empty() {
             // No date is longer than a leap year, so an event that starts
             // earlier than that before `from` ends before it too.
-            let earliest = from.map(|from| keys::time(from.saturating_sub(LONGEST_INTERVAL), 0));
-            self.positions_after(earliest.as_ref().map(|e| &e[..]), before)
+            let earliest = from.map_or(i64::MIN, |from| from.saturating_sub(LONGEST_INTERVAL));
+            self.positions_from(earliest, before)
                 .collect::<Result<_>>()?
         } else {
             self.entity_positions(&filter.entities, before)?

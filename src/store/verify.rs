@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::log::LogError;
-use super::pages::{PageCache, PageError, PagedSet};
+use super::pages::{PageCache, PageError, PagedSet, page_cache};
 use super::{Head, Store, encode_kind, keys, record};
 use crate::error::Result;
 use crate::event::AttrKind;
@@ -107,7 +107,7 @@ impl<'s> Checker<'s> {
             entity_elements: 0,
             correction_entries: 0,
             attrs: HashMap::new(),
-            pages: [PAGES_OF_BY_TIME_AND_BY_ID, PAGES_OF_BY_TIME_AND_BY_ID, 0].map(PageCache::new),
+            pages: [PAGES_OF_BY_TIME_AND_BY_ID, PAGES_OF_BY_TIME_AND_BY_ID, 0].map(page_cache),
         }
     }
 
