@@ -66,6 +66,10 @@ const LEGACY_KEY: usize = 16;
 /// chunk). Smaller chunks make a query about one entity cheaper and
 /// compress less well.
 const CHUNK_BYTES: usize = 4 << 10;
+/// States with fewer attributes than this are encoded in one thread; larger
+/// ones in up to `MAX_RUNS` threads side by side.
+const PARALLEL_SLOTS: usize = 4096;
+const MAX_RUNS: usize = 4;
 
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
@@ -147,16 +151,118 @@ struct Chunks {
     slots: u32,
 }
 
+/// A run of a body to encode: slots and expiries of whole entities, and
+/// the key of its first chunk if not its first entity's.
+type Run<'s, 'a> = (
+    &'s [(&'a str, &'a str, &'a Slot)],
+    &'s [&'a Expiry],
+    Option<&'a str>,
+);
+
 /// Encodes a checkpoint's body from a state and its pending expiries, in
 /// chunks; `None` if an entity would be too large to decode (a cache can
 /// do without).
+///
+/// A large state is cut into runs of whole entities, one for each core,
+/// encoded side by side: each run starts a chunk, keyed by its first
+/// entity as any chunk is, so the body reads as if written in one pass.
 fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>) -> Option<Chunks> {
+    let runs = if state.attributes() < PARALLEL_SLOTS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_RUNS))
+    };
+    encode_in_runs(state, expiries, runs)
+}
+
+/// Encodes a body in up to `runs` runs side by side.
+fn encode_in_runs<'a>(
+    state: &'a State,
+    expiries: impl Iterator<Item = &'a Expiry>,
+    runs: usize,
+) -> Option<Chunks> {
     // Slots come sorted by entity; expiries are sorted by entity to match,
     // and both are walked side by side, an entity at a time.
-    let mut slots = state.slots().peekable();
+    let slots: Vec<(&str, &str, &Slot)> = state.slots().collect();
     let mut expiries: Vec<&Expiry> = expiries.collect();
     expiries.sort_by(|a, b| a.entity.cmp(&b.entity));
-    let mut expiries = expiries.into_iter().peekable();
+    // Each run from the first slot of an entity on; the first from the start.
+    let mut cuts = vec![0];
+    for run in 1..runs {
+        let mut cut = (slots.len() * run / runs).max(*cuts.last().expect("one cut"));
+        while cut < slots.len() && cut > 0 && slots[cut].0 == slots[cut - 1].0 {
+            cut += 1;
+        }
+        if cut < slots.len() && cut > *cuts.last().expect("one cut") {
+            cuts.push(cut);
+        }
+    }
+    // The body's first chunk is keyed by the empty name.
+    let parts: Vec<Run> = cuts
+        .iter()
+        .enumerate()
+        .map(|(i, &from)| {
+            let to = cuts.get(i + 1).map_or(slots.len(), |&to| to);
+            // An entity with expiries only goes with the run its name falls in.
+            let below = |cut: Option<&usize>| {
+                cut.map_or(expiries.len(), |&c| {
+                    expiries.partition_point(|x| x.entity.as_str() < slots[c].0)
+                })
+            };
+            let from_expiry = if i == 0 { 0 } else { below(Some(&from)) };
+            let first = (i == 0).then_some("");
+            (
+                &slots[from..to],
+                &expiries[from_expiry..below(cuts.get(i + 1))],
+                first,
+            )
+        })
+        .collect();
+    let encoded: Vec<Option<Chunks>> = if parts.len() == 1 {
+        parts.iter().map(|&(s, x, f)| encode_run(s, x, f)).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|&(s, x, f)| {
+                    std::thread::Builder::new().spawn_scoped(scope, move || encode_run(s, x, f))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&parts)
+                .map(|(handle, &(s, x, f))| match handle {
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    // No thread to be had: encode the run here.
+                    Err(_) => encode_run(s, x, f),
+                })
+                .collect()
+        })
+    };
+    let mut body = Chunks {
+        chunks: Vec::new(),
+        slots: 0,
+    };
+    for run in encoded {
+        let run = run?;
+        body.chunks.extend(run.chunks);
+        body.slots = body.slots.saturating_add(run.slots);
+    }
+    Some(body)
+}
+
+/// Encodes a run of whole entities (its slots and expiries, both sorted by
+/// entity) into chunks; the first is keyed by `first`, or if none by the
+/// run's first entity.
+fn encode_run<'a>(
+    slots: &[(&'a str, &'a str, &'a Slot)],
+    expiries: &[&'a Expiry],
+    mut first: Option<&'a str>,
+) -> Option<Chunks> {
+    let mut slots = slots.iter().copied().peekable();
+    let mut expiries = expiries.iter().copied().peekable();
     let seal = |first: &str, page: Vec<u8>| {
         (page.len() <= DECODE_LIMIT).then(|| (first.as_bytes().to_vec(), compress::compress(page)))
     };
@@ -165,7 +271,6 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     let mut entity_expiries: Vec<&Expiry> = Vec::new();
     let mut count = 0u32;
     let mut chunks = Vec::new();
-    let mut first: &str = "";
     let mut previous: Option<&str> = None;
     let mut page = Vec::new();
     loop {
@@ -187,14 +292,15 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
         debug_assert!(previous < Some(entity), "entities come in order, each once");
         previous = Some(entity);
         if page.len() >= CHUNK_BYTES {
-            chunks.push(seal(first, std::mem::take(&mut page))?);
-            first = entity;
+            chunks.push(seal(first.unwrap_or(""), std::mem::take(&mut page))?);
+            first = Some(entity);
         }
+        first.get_or_insert(entity);
         let body = encode_entity(&mut strings, entity, &entity_slots, &entity_expiries)?;
         super::pages::push_element(&mut page, entity.as_bytes());
         super::pages::push_element(&mut page, &body);
     }
-    chunks.push(seal(first, page)?);
+    chunks.push(seal(first.unwrap_or(""), page)?);
     Some(Chunks {
         chunks,
         slots: count,
@@ -720,6 +826,38 @@ impl Store {
         self.invalidate_checkpoints(position)?;
         let body = encode_body(&resume.state, resume.expiries.iter()).expect("a small state");
         self.put_checkpoint(position, header, &body)
+    }
+
+    /// Replaces the checkpoint at `position`, its body encoded in up to
+    /// `runs` runs side by side (for tests).
+    #[cfg(test)]
+    pub(super) fn write_checkpoint_in_runs(
+        &self,
+        position: &[u8],
+        header: Header,
+        resume: &Resume,
+        runs: usize,
+    ) -> Result<()> {
+        self.invalidate_checkpoints(position)?;
+        let body =
+            encode_in_runs(&resume.state, resume.expiries.iter(), runs).expect("a small state");
+        self.put_checkpoint(position, header, &body)
+    }
+
+    /// What the checkpoint at `position` holds about `entities` (for tests).
+    #[cfg(test)]
+    pub(super) fn read_checkpoint_of(
+        &self,
+        position: &[u8],
+        entities: &[String],
+    ) -> Result<Resume> {
+        let bytes = self
+            .checkpoints
+            .get(header_key(position))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| damaged("no checkpoint there"))?;
+        let (_, layout) = decode_header(&bytes)?.ok_or_else(|| damaged("an earlier layout"))?;
+        self.checkpoint_body(position, layout, Some(entities))
     }
 
     /// The positions of every checkpoint, in replay order (for tests).

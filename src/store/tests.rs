@@ -1035,6 +1035,65 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
 }
 
 #[test]
+fn a_checkpoint_encoded_in_runs_side_by_side_reads_as_one() {
+    let (_dir, store) = chunked();
+    let position = store.checkpoint_positions().unwrap()[2].clone();
+    let (header, replayed) = store.read_checkpoint(&position).unwrap().unwrap();
+    // Stored in runs, the checkpoint still equals a fresh replay.
+    store
+        .write_checkpoint_in_runs(&position, header, &replayed, 3)
+        .unwrap();
+    assert!(chunks_of(&store, &position).len() > 3);
+    // (Writing it removed the checkpoint after it.)
+    assert_eq!(store.verify().unwrap().map(|v| v.checkpoints), Ok(3));
+    // An entity with pending expiries but no facts, where two runs meet
+    // (entity-200's slots are the middle of the 1,200).
+    let mut resume = replayed.clone();
+    let mut state = State::new();
+    for (entity, attr, slot) in resume.state.slots() {
+        if entity != "entity-200" {
+            state.put_slot(entity, attr, slot.clone());
+        }
+    }
+    resume.state = state;
+    assert!(resume.expiries.iter().any(|x| x.entity == "entity-200"));
+    let names: Vec<String> = (0..400).map(|i| format!("entity-{i:03}")).collect();
+    store
+        .write_checkpoint_in_runs(&position, header, &resume, 1)
+        .unwrap();
+    let one_run = chunks_of(&store, &position).len();
+    for runs in [1, 2, 3, 4, 7] {
+        store
+            .write_checkpoint_in_runs(&position, header, &resume, runs)
+            .unwrap();
+        let (read_header, read) = store.read_checkpoint(&position).unwrap().unwrap();
+        assert_eq!((read_header, &read), (header, &resume), "{runs} runs");
+        // The first chunk has the empty name; every run starts a chunk.
+        let firsts: Vec<Vec<u8>> = chunks_of(&store, &position)
+            .iter()
+            .map(|(key, _)| key[1 + position.len()..].to_vec())
+            .collect();
+        assert_eq!(firsts[0], b"");
+        assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{runs} runs");
+        assert!(runs == 1 || firsts.len() > one_run, "{runs} runs");
+        if runs == 2 {
+            // The second run starts after the middle, at an entity with facts.
+            assert!(firsts.contains(&b"entity-201".to_vec()), "{firsts:?}");
+        }
+        // Each entity alone, from the chunk its name falls in.
+        for entity in &names {
+            let alone = store
+                .read_checkpoint_of(&position, std::slice::from_ref(entity))
+                .unwrap();
+            let mut expected = resume.clone();
+            expected.state.retain_entities(std::slice::from_ref(entity));
+            expected.expiries.retain(|x| &x.entity == entity);
+            assert_eq!(alone, expected, "{entity}, {runs} runs");
+        }
+    }
+}
+
+#[test]
 fn a_chunk_that_holds_entities_outside_its_range_is_found() {
     let (_dir, store) = chunked();
     let position = store.checkpoint_positions().unwrap()[1].clone();
