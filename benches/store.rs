@@ -759,6 +759,13 @@ fn tune_intervals(args: &Args, path: &Path) -> String {
 }
 
 fn main() {
+    // Queries in this process run as in the chronik binary, which turns
+    // transparent huge pages off (src/main.rs).
+    #[cfg(target_os = "linux")]
+    // SAFETY: sets a flag of the process; touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some("--measure") {
         measure(&raw[2], &raw[3..]);
