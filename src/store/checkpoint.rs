@@ -41,6 +41,8 @@
 //! and body in one value under the bare position, version 2 split one body
 //! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -869,9 +871,11 @@ impl Store {
     }
 
     /// Compares every checkpoint with a fresh replay at its position: the
-    /// number checked, or the first one that differs.
+    /// number checked, or the first one that differs. Once `stop` is set it
+    /// stops early, with the number checked so far.
     pub(super) fn check_checkpoints(
         &self,
+        stop: &AtomicBool,
     ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
         let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
         // Every entry is a header, a chunk, or a checkpoint of an earlier
@@ -910,6 +914,9 @@ impl Store {
         let mut builder = Builder::new();
         let mut checked = 0;
         for position in snapshot.positions_after(None, None) {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Ok(checked));
+            }
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
             let key = keys::time(start, seq);

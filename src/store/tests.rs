@@ -785,6 +785,23 @@ fn checkpoints_are_built_and_verified() {
 }
 
 #[test]
+fn problems_of_the_log_and_indexes_come_before_those_of_checkpoints() {
+    // The checkpoints are compared in a second thread: whichever finishes
+    // first, the problem reported is the same as in one pass.
+    let (_dir, store) = checkpointed();
+    let positions = store.checkpoint_positions().unwrap();
+    let (header, mut resume) = store.read_checkpoint(&positions[0]).unwrap().unwrap();
+    resume.state = State::new();
+    store
+        .write_checkpoint(&positions[0], header, &resume)
+        .unwrap();
+    assert_eq!(problem(&store).tree, "checkpoints");
+    tamper::remove_index_entry(&store, "by_id", 9);
+    let p = problem(&store);
+    assert_eq!((p.seq, p.tree), (Some(9), "by_id"), "{p}");
+}
+
+#[test]
 fn a_checkpoint_build_that_cannot_read_an_event_fails_and_builds_nothing() {
     let (_dir, store) = checkpointed();
     store.checkpoints.clear().unwrap();
@@ -1264,6 +1281,65 @@ fn an_entity_index_entry_that_differs_from_its_record_is_found() {
     let p = problem(&store);
     assert_eq!((p.seq, p.tree), (Some(2), "by_entity"));
     assert!(p.what.contains("differs"), "{p}");
+}
+
+#[test]
+fn the_entity_index_is_checked_whole_and_record_by_record_where_it_differs() {
+    let batch = || {
+        (0..40)
+            .map(|i| {
+                event(
+                    &format!("e{i}"),
+                    &format!("20{:02}", i % 30),
+                    &[(&format!("x{}.v", i % 7), set(i)), ("y.s", add("m"))],
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // An extra element beside a record's own, with other changes.
+    let (_dir, store) = fresh();
+    append(&store, &batch());
+    let record = store.read(5).unwrap();
+    let mut forged = record.event.clone();
+    forged.changes[0].op = set(99);
+    store
+        .by_entity
+        .insert_sorted(&[record::entity_element(&forged, "x4", 5)])
+        .unwrap();
+    let p = problem(&store);
+    assert_eq!((p.seq, p.tree), (None, "by_entity"), "{p}");
+    assert!(
+        p.what.contains("81 entries where the records imply 80"),
+        "{p}"
+    );
+    // Elements of format 1 for every other record: still healthy, and one
+    // missing is named.
+    let (_dir, store) = fresh();
+    append(&store, &batch());
+    let mixed: Vec<Vec<u8>> = store
+        .by_entity
+        .iter()
+        .map(|e| {
+            let e = e.unwrap().to_vec();
+            let (entity, start, seq) = keys::decode_entity(&e).unwrap();
+            if seq % 2 == 0 {
+                keys::entity(entity, start, seq)
+            } else {
+                e
+            }
+        })
+        .collect();
+    let mut sorted = mixed.clone();
+    sorted.sort();
+    store.by_entity.retain(|_| false).unwrap();
+    store.by_entity.insert_sorted(&sorted).unwrap();
+    assert_eq!(store.verify().unwrap().unwrap().records, 40);
+    let old = keys::entity("y", w("2011").start(), 12);
+    assert!(mixed.contains(&old));
+    store.by_entity.retain(|e| e != old.as_slice()).unwrap();
+    let p = problem(&store);
+    assert_eq!((p.seq, p.tree), (Some(12), "by_entity"), "{p}");
+    assert!(p.what.contains("no entry under entity \"y\""), "{p}");
 }
 
 #[test]

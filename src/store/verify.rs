@@ -3,10 +3,14 @@
 //! One pass over the log checks every record (it decodes, its hash matches
 //! its body, it chains to the record before, its seq is its place, seqs
 //! have no gaps, `recorded_at` never goes backwards) and that every index
-//! element the record implies exists. Then every index is walked, and every
-//! element must be one of those: nothing missing, nothing extra.
+//! element the record implies exists (those of the entity index are summed
+//! into a digest, compared with the stored elements' as that index is
+//! walked). Then every index is walked, and every element must be one of
+//! those: nothing missing, nothing extra. Beside it, a second thread
+//! replays the log and compares every checkpoint.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::log::LogError;
 use super::pages::{PageCache, PageError, PagedSet, page_cache};
@@ -67,20 +71,41 @@ struct Checker<'s> {
     store: &'s Store,
     /// The interval start of every record, by seq - 1.
     starts: Vec<i64>,
-    entity_elements: u64,
+    /// The digest of every `by_entity` element the records imply.
+    entity_digest: Digest,
     correction_entries: u64,
     /// (entity, attr) → (kind, first seq that used it).
     attrs: HashMap<(String, String), (AttrKind, u64)>,
-    /// Decoded pages of `by_time`, `by_id` and `by_entity` for the checks of
-    /// every record, so that a page is not decompressed for each of its
-    /// elements.
-    pages: [PageCache; 3],
+    /// Decoded pages of `by_time` and `by_id` for the checks of every
+    /// record, so that a page is not decompressed for each of its elements.
+    pages: [PageCache; 2],
+}
+
+/// A digest of a multiset of byte strings that does not depend on their
+/// order: their number, and the sum of a 128-bit hash of each. Two equal
+/// multisets have equal digests; two that differ have equal ones with a
+/// chance of about 2^-128, however they differ.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Digest {
+    count: u64,
+    sum: u128,
+}
+
+impl Digest {
+    fn add(&mut self, element: &[u8]) {
+        let hash = blake3::hash(element);
+        let low: [u8; 16] = hash.as_bytes()[..16].try_into().expect("16 of 32 bytes");
+        self.count += 1;
+        self.sum = self.sum.wrapping_add(u128::from_le_bytes(low));
+    }
 }
 
 /// How much of the decoded pages of `by_time` and of `by_id` the checks
 /// keep: at a million events, all of them (about 17 MiB each; `verify` went
-/// from 61 to 40 s). `by_entity`'s are not kept: at ten times the size and
-/// read in no useful order, keeping 24 MiB of them saved 2 s for 75 MiB.
+/// from 61 to 40 s). `by_entity`, ten times the size and read in no useful
+/// order, is not looked up at all: the records' elements are compared with
+/// the stored ones by their [`Digest`] (at a million events, 39-42 s to
+/// 12.7-12.9 s; then 8.7-9.2 s with the checkpoints compared beside).
 const PAGES_OF_BY_TIME_AND_BY_ID: usize = 24 << 20;
 
 /// Turns the errors of a paged set into problems where the data is at
@@ -104,10 +129,10 @@ impl<'s> Checker<'s> {
         Checker {
             store,
             starts: Vec::new(),
-            entity_elements: 0,
+            entity_digest: Digest::default(),
             correction_entries: 0,
             attrs: HashMap::new(),
-            pages: [PAGES_OF_BY_TIME_AND_BY_ID, PAGES_OF_BY_TIME_AND_BY_ID, 0].map(page_cache),
+            pages: [PAGES_OF_BY_TIME_AND_BY_ID; 2].map(page_cache),
         }
     }
 
@@ -116,6 +141,46 @@ impl<'s> Checker<'s> {
             Ok(head) => head,
             Err(e) => return Ok(Err(problem(None, "meta", e.to_string()))),
         };
+        // The checkpoints are compared with a fresh replay in a second
+        // thread, beside the checks of the log and the indexes (about half
+        // of the time each); their problems come second all the same.
+        let store = self.store;
+        let stop = AtomicBool::new(false);
+        let (indexes, checkpoints) = std::thread::scope(|scope| {
+            let thread =
+                std::thread::Builder::new().spawn_scoped(scope, || store.check_checkpoints(&stop));
+            let indexes = self.check_log_and_indexes(head);
+            if !matches!(indexes, Ok(Ok(_))) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            let checkpoints = thread.ok().map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (indexes, checkpoints)
+        });
+        let index_entries = match indexes? {
+            Ok(n) => n,
+            Err(p) => return Ok(Err(p)),
+        };
+        // No second thread to be had: compared here.
+        let checkpoints = checkpoints.unwrap_or_else(|| store.check_checkpoints(&stop));
+        let checkpoints = match checkpoints? {
+            Ok(n) => n,
+            Err((seq, what)) => return Ok(Err(problem(seq, "checkpoints", what))),
+        };
+        Ok(Ok(Verified {
+            records: head.seq,
+            head,
+            index_entries,
+            checkpoints,
+        }))
+    }
+
+    /// Checks the log, the head witness and every index: the number of
+    /// index entries, or the first problem.
+    fn check_log_and_indexes(&mut self, head: Head) -> Result<Checked<u64>> {
         if let Err(p) = self.check_log(head)? {
             return Ok(Err(p));
         }
@@ -138,21 +203,12 @@ impl<'s> Checker<'s> {
             Checker::check_attrs,
             Checker::check_corrected,
         ] {
-            match check(&self, head.seq)? {
+            match check(self, head.seq)? {
                 Ok(n) => index_entries += n,
                 Err(p) => return Ok(Err(p)),
             }
         }
-        let checkpoints = match self.store.check_checkpoints()? {
-            Ok(n) => n,
-            Err((seq, what)) => return Ok(Err(problem(seq, "checkpoints", what))),
-        };
-        Ok(Ok(Verified {
-            records: head.seq,
-            head,
-            index_entries,
-            checkpoints,
-        }))
+        Ok(Ok(index_entries))
     }
 
     fn check_log(&mut self, head: Head) -> Result<Checked> {
@@ -245,7 +301,7 @@ impl<'s> Checker<'s> {
         let (seq, event) = (record.seq, &record.event);
         let start = event.at.start();
         self.starts.push(start);
-        let [time_pages, id_pages, entity_pages] = &mut self.pages;
+        let [time_pages, id_pages] = &mut self.pages;
         let has = |tree: &'static str, set: &PagedSet, pages: &mut PageCache, element: &[u8]| {
             page_check(tree, set.contains_cached(element, pages))
         };
@@ -276,35 +332,10 @@ impl<'s> Checker<'s> {
             }
             Err(p) => return Ok(Err(p)),
         }
+        // The entity index is compared as a whole once it is walked.
         for entity in event.entities() {
-            // The element of format 2, with the changes; else that of format 1.
-            let found = match has(
-                "by_entity",
-                &store.by_entity,
-                entity_pages,
-                &record::entity_element(event, entity, seq),
-            )? {
-                Ok(false) => has(
-                    "by_entity",
-                    &store.by_entity,
-                    entity_pages,
-                    &keys::entity(entity, start, seq),
-                )?,
-                other => other,
-            };
-            match found {
-                Ok(true) => self.entity_elements += 1,
-                Ok(false) => {
-                    return Ok(Err(problem(
-                        seq,
-                        "by_entity",
-                        format!(
-                            "the record has no entry under entity \"{entity}\", or one that differs from it"
-                        ),
-                    )));
-                }
-                Err(p) => return Ok(Err(p)),
-            }
+            self.entity_digest
+                .add(&record::entity_element(event, entity, seq));
         }
         for change in &event.changes {
             let key = (change.entity.clone(), change.attr.clone());
@@ -356,7 +387,7 @@ impl<'s> Checker<'s> {
         tree: &'static str,
         set: &PagedSet,
         head: u64,
-        decode: impl Fn(&[u8]) -> Option<(i64, u64)>,
+        mut decode: impl FnMut(&[u8]) -> Option<(i64, u64)>,
     ) -> Result<Checked<u64>> {
         let mut n = 0;
         for element in set.iter() {
@@ -433,12 +464,30 @@ impl<'s> Checker<'s> {
     }
 
     fn check_by_entity(&self, head: u64) -> Result<Checked<u64>> {
-        let decode = |e: &[u8]| keys::decode_entity(e).map(|(_, start, seq)| (start, seq));
+        let mut stored = Digest::default();
+        let mut legacy = false;
+        let decode = |e: &[u8]| {
+            let (entity, start, seq) = keys::decode_entity(e)?;
+            // An element of format 1: the position alone, without changes.
+            legacy |= e.len() == entity.len() + 1 + 16;
+            stored.add(e);
+            Some((start, seq))
+        };
         let n = match self.walk("by_entity", &self.store.by_entity, head, decode)? {
             Ok(n) => n,
             Err(p) => return Ok(Err(p)),
         };
-        if n != self.entity_elements {
+        let expected = self.entity_digest.count;
+        if stored == self.entity_digest && !legacy {
+            return Ok(Ok(n));
+        }
+        // Something differs, or elements of format 1 stand for some
+        // records' (they cannot be compared by digest): look up each
+        // record's element to name the first that is missing or differs.
+        if let Err(p) = self.find_entity_elements(head)? {
+            return Ok(Err(p));
+        }
+        if n != expected {
             // Right record and start, wrong entity: find which.
             for element in self.store.by_entity.iter() {
                 let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
@@ -455,14 +504,68 @@ impl<'s> Checker<'s> {
                     )));
                 }
             }
-            let expected = self.entity_elements;
             return Ok(Err(problem(
                 None,
                 "by_entity",
                 format!("{n} entries where the records imply {expected}"),
             )));
         }
-        Ok(Ok(n))
+        if legacy {
+            // Every record has its element, and there are no others.
+            return Ok(Ok(n));
+        }
+        Ok(Err(problem(
+            None,
+            "by_entity",
+            "the entries differ from what the records imply",
+        )))
+    }
+
+    /// Looks up the `by_entity` element of each record under each entity it
+    /// changes: the first record whose element is missing or differs.
+    fn find_entity_elements(&self, head: u64) -> Result<Checked> {
+        let store = self.store;
+        let mut pages = page_cache(0);
+        let mut prev_hash = [0; 32];
+        for entry in store.log.iter() {
+            let (seq, bytes) = entry.map_err(|e| store.log_error(e))?;
+            if seq > head {
+                break;
+            }
+            let record = match record::decode(&bytes, prev_hash) {
+                Ok(record) => record,
+                Err(m) => return Ok(Err(problem(seq, "log", m))),
+            };
+            prev_hash = record.hash;
+            let event = &record.event;
+            for entity in event.entities() {
+                let mut has = |element: &[u8]| {
+                    page_check(
+                        "by_entity",
+                        store.by_entity.contains_cached(element, &mut pages),
+                    )
+                };
+                // The element of format 2, with the changes; else that of format 1.
+                let found = match has(&record::entity_element(event, entity, seq))? {
+                    Ok(false) => has(&keys::entity(entity, event.at.start(), seq))?,
+                    other => other,
+                };
+                match found {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Ok(Err(problem(
+                            seq,
+                            "by_entity",
+                            format!(
+                                "the record has no entry under entity \"{entity}\", or one that differs from it"
+                            ),
+                        )));
+                    }
+                    Err(p) => return Ok(Err(p)),
+                }
+            }
+        }
+        Ok(Ok(()))
     }
 
     fn check_attrs(&self, _head: u64) -> Result<Checked<u64>> {
