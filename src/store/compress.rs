@@ -8,10 +8,17 @@
 //! compressing a page.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The zstd level: the fastest of the standard ones. Pages are compressed
 /// once, when written; higher levels bought little (BENCHMARKS.md).
 const LEVEL: i32 = 1;
+
+/// [`compress_all`] shares out values of this many bytes in all, or more.
+const SHARED_BYTES: usize = 64 << 10;
+/// ... between at most this many threads.
+const MAX_THREADS: usize = 4;
 
 /// The first bytes of every zstd frame.
 const MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
@@ -36,11 +43,49 @@ fn compressor() -> Option<zstd::bulk::Compressor<'static>> {
 /// `raw` compressed, or `raw` itself if compressing fails or does not make
 /// it smaller (both read back the same).
 pub fn compress(raw: Vec<u8>) -> Vec<u8> {
-    let compressed = COMPRESSOR.with_borrow_mut(|c| c.as_mut().and_then(|c| c.compress(&raw).ok()));
-    match compressed {
-        Some(smaller) if smaller.len() < raw.len() => smaller,
-        _ => raw,
-    }
+    shrink(&raw).unwrap_or(raw)
+}
+
+/// `raw` compressed, if that works and makes it smaller.
+fn shrink(raw: &[u8]) -> Option<Vec<u8>> {
+    COMPRESSOR
+        .with_borrow_mut(|c| c.as_mut().and_then(|c| c.compress(raw).ok()))
+        .filter(|smaller| smaller.len() < raw.len())
+}
+
+/// Each of `raws` as [`compress`] makes it, in order. Many bytes in all
+/// are shared out between threads side by side (each takes the next value
+/// as it finishes one); if no thread can be had, this one does them all.
+pub fn compress_all(raws: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let total: usize = raws.iter().map(Vec::len).sum();
+    let helpers = if total < SHARED_BYTES || raws.len() < 2 {
+        0
+    } else {
+        std::thread::available_parallelism().map_or(0, |n| n.get().min(MAX_THREADS) - 1)
+    };
+    let smaller: Vec<OnceLock<Option<Vec<u8>>>> = raws.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(raw) = raws.get(i) else { break };
+        // Each index is taken once, so each cell is set once.
+        let _ = smaller[i].set(shrink(raw));
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, work)
+                .is_err()
+            {
+                break;
+            }
+        }
+        work();
+    });
+    raws.into_iter()
+        .zip(smaller)
+        .map(|(raw, smaller)| smaller.into_inner().flatten().unwrap_or(raw))
+        .collect()
 }
 
 /// Whether `bytes` is a compressed value.
@@ -82,6 +127,28 @@ mod tests {
         // Nothing to gain: stored as it is.
         assert_eq!(compress(vec![1, 2, 3]), [1, 2, 3]);
         assert!(!is_compressed(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn many_values_compress_side_by_side_in_order() {
+        // Enough bytes to share out; some values do not shrink.
+        let raws: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| match i % 3 {
+                0 => (0..2000u32)
+                    .flat_map(|j| (j % (i + 2)).to_be_bytes())
+                    .collect(),
+                1 => vec![i as u8; 1 + i as usize],
+                _ => i.to_be_bytes().to_vec(),
+            })
+            .collect();
+        assert!(raws.iter().map(Vec::len).sum::<usize>() > SHARED_BYTES);
+        let each: Vec<Vec<u8>> = raws.iter().cloned().map(compress).collect();
+        assert_eq!(compress_all(raws.clone()), each);
+        assert!(each.iter().any(|v| is_compressed(v)));
+        assert!(each.iter().any(|v| !is_compressed(v)));
+        // Few bytes: the same, in this thread.
+        assert_eq!(compress_all(raws[..3].to_vec()), each[..3]);
+        assert_eq!(compress_all(Vec::new()), Vec::<Vec<u8>>::new());
     }
 
     #[test]

@@ -127,8 +127,16 @@ impl Log {
     /// follow the last record stored.
     pub fn append(&self, first: u64, records: &[Vec<u8>]) -> Result<(), LogError> {
         self.forget();
-        let mut batch = sled::Batch::default();
-        let mut pages = 0;
+        // Pages of one batch are compressed together, side by side.
+        let mut pages: Vec<(u64, Vec<u8>)> = Vec::new();
+        let write = |pages: &mut Vec<(u64, Vec<u8>)>| {
+            let (keys, raws): (Vec<u64>, Vec<Vec<u8>>) = std::mem::take(pages).into_iter().unzip();
+            let mut batch = sled::Batch::default();
+            for (page, bytes) in keys.into_iter().zip(compress::compress_all(raws)) {
+                batch.insert(&page.to_be_bytes(), bytes);
+            }
+            self.tree.apply_batch(batch)
+        };
         let mut seq = first;
         let mut rest = records;
         while !rest.is_empty() {
@@ -148,16 +156,14 @@ impl Log {
             for record in &rest[..room] {
                 push_element(&mut bytes, record);
             }
-            batch.insert(&page.to_be_bytes(), compress::compress(bytes));
-            pages += 1;
-            if pages >= PAGES_PER_BATCH {
-                self.tree.apply_batch(std::mem::take(&mut batch))?;
-                pages = 0;
+            pages.push((page, bytes));
+            if pages.len() >= PAGES_PER_BATCH {
+                write(&mut pages)?;
             }
             seq += room as u64;
             rest = &rest[room..];
         }
-        self.tree.apply_batch(batch)?;
+        write(&mut pages)?;
         // A reader may have cached a page while it was being written.
         self.forget();
         Ok(())

@@ -158,33 +158,53 @@ fn pages_of(elements: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
 /// Writes accumulated page changes in batches of bounded size.
 struct Writer<'t> {
     tree: &'t Tree,
-    batch: sled::Batch,
-    pages: usize,
+    /// The keys written since the last flush, in order: `true` for a page
+    /// to write, `false` for one to remove.
+    keys: Vec<(Vec<u8>, bool)>,
+    /// The pages to write, in order, compressed only when flushed (all of
+    /// them at once, side by side).
+    pages: Vec<Vec<u8>>,
 }
 
 impl Writer<'_> {
+    fn new(tree: &Tree) -> Writer<'_> {
+        Writer {
+            tree,
+            keys: Vec::new(),
+            pages: Vec::new(),
+        }
+    }
+
     fn remove(&mut self, key: &[u8]) {
-        self.batch.remove(key);
+        self.keys.push((key.to_vec(), false));
     }
 
     fn insert(&mut self, key: Vec<u8>, page: Vec<u8>) {
-        self.batch.insert(key, compress::compress(page));
-        self.pages += 1;
+        self.keys.push((key, true));
+        self.pages.push(page);
     }
 
     /// Ends the replacement of one old page: the batch may be written now,
     /// never in the middle of a replacement (a crash there would lose the
     /// elements of the pages not yet written).
     fn page_done(&mut self) -> sled::Result<()> {
-        if self.pages >= PAGES_PER_BATCH {
+        if self.pages.len() >= PAGES_PER_BATCH {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> sled::Result<()> {
-        self.pages = 0;
-        self.tree.apply_batch(std::mem::take(&mut self.batch))
+        let mut pages = compress::compress_all(std::mem::take(&mut self.pages)).into_iter();
+        let mut batch = sled::Batch::default();
+        // In order: a page may be removed and written again under its key.
+        for (key, written) in self.keys.drain(..) {
+            match written {
+                true => batch.insert(key, pages.next().expect("one page per key written")),
+                false => batch.remove(key),
+            }
+        }
+        self.tree.apply_batch(batch)
     }
 }
 
@@ -275,11 +295,7 @@ impl PagedSet {
     /// Adds `items`, which must be sorted ascending (duplicates and
     /// elements already present are kept once).
     pub fn insert_sorted<T: AsRef<[u8]>>(&self, items: &[T]) -> Result<(), PageError> {
-        let mut writer = Writer {
-            tree: &self.tree,
-            batch: sled::Batch::default(),
-            pages: 0,
-        };
+        let mut writer = Writer::new(&self.tree);
         let mut i = 0;
         while i < items.len() {
             let page = self.page_for(items[i].as_ref())?;
@@ -340,11 +356,7 @@ impl PagedSet {
 
     /// Removes every element for which `keep` is false; returns how many.
     pub fn retain(&self, keep: impl Fn(&[u8]) -> bool) -> Result<u64, PageError> {
-        let mut writer = Writer {
-            tree: &self.tree,
-            batch: sled::Batch::default(),
-            pages: 0,
-        };
+        let mut writer = Writer::new(&self.tree);
         let mut removed = 0;
         for page in self.tree.iter() {
             let (key, stored) = page?;
