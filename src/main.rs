@@ -74,8 +74,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// mimalloc asks the kernel for transparent huge pages for its memory.
 /// chronik frees and reuses memory in pieces far smaller than a huge page
 /// (2 MiB), which the kernel then zeroes whole again and again: without huge
-/// pages a million-event import takes about a tenth less time and 50 MiB
-/// less memory at its peak (BENCHMARKS.md). The flag holds for the process.
+/// pages a million-event import peaked at 417-458 instead of 451-479 MiB,
+/// with less time in the kernel (BENCHMARKS.md, "Session 5"). The flag
+/// holds for the process.
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE sets a flag of the process and touches no

@@ -870,13 +870,9 @@ impl Store {
             .collect()
     }
 
-    /// Compares every checkpoint with a fresh replay at its position: the
-    /// number checked, or the first one that differs. Once `stop` is set it
-    /// stops early, with the number checked so far.
-    pub(super) fn check_checkpoints(
-        &self,
-        stop: &AtomicBool,
-    ) -> Result<std::result::Result<u64, (Option<u64>, String)>> {
+    /// Compares every checkpoint with a fresh replay at its position,
+    /// until `stop` is set.
+    pub(super) fn check_checkpoints(&self, stop: &AtomicBool) -> Result<Compared> {
         let headers = self.checkpoint_headers().collect::<Result<Vec<_>>>()?;
         // Every entry is a header, a chunk, or a checkpoint of an earlier
         // layout (which the first write removes), and every chunk belongs
@@ -889,10 +885,10 @@ impl Store {
                 (Some(&HEADERS), 17) | (Some(&LEGACY_PARTS), 21) => {}
                 _ if is_legacy_position(&key) => {}
                 _ => {
-                    return Ok(Err((
+                    return Ok(Compared::Differs(
                         None,
                         "an entry of the checkpoints tree is neither a header nor a chunk".into(),
-                    )));
+                    ));
                 }
             }
         }
@@ -901,13 +897,13 @@ impl Store {
             .map(|(_, _, layout)| u64::from(layout.chunks))
             .sum();
         if stored_chunks != claimed {
-            return Ok(Err((
+            return Ok(Compared::Differs(
                 None,
                 "the checkpoints' chunks do not match their headers".into(),
-            )));
+            ));
         }
         if headers.is_empty() {
-            return Ok(Ok(0));
+            return Ok(Compared::Equal(0));
         }
         let mut checkpoints = headers.iter().peekable();
         let snapshot = self.latest()?;
@@ -915,7 +911,7 @@ impl Store {
         let mut checked = 0;
         for position in snapshot.positions_after(None, None) {
             if stop.load(Ordering::Relaxed) {
-                return Ok(Ok(checked));
+                return Ok(Compared::Stopped);
             }
             let (start, seq) = position?;
             builder.step(&snapshot, start, seq)?;
@@ -925,31 +921,45 @@ impl Store {
                     break;
                 }
                 if at[..] < key[..] {
-                    return Ok(Err((
+                    return Ok(Compared::Differs(
                         None,
                         "a checkpoint sits where there is no event".into(),
-                    )));
+                    ));
                 }
                 let differs = match self.checkpoint_body(at, *layout, None) {
                     Ok(body) => *header != builder.header || body != builder.replay.suspend(),
-                    Err(Error::Corrupt(m)) => return Ok(Err((Some(seq), m))),
+                    Err(Error::Corrupt(m)) => return Ok(Compared::Differs(Some(seq), m)),
                     Err(e) => return Err(e),
                 };
                 if differs {
-                    return Ok(Err((
+                    return Ok(Compared::Differs(
                         Some(seq),
                         "the checkpoint differs from a fresh replay up to it".into(),
-                    )));
+                    ));
                 }
                 checked += 1;
                 checkpoints.next();
             }
         }
         if checkpoints.next().is_some() {
-            return Ok(Err((None, "a checkpoint lies after the last event".into())));
+            return Ok(Compared::Differs(
+                None,
+                "a checkpoint lies after the last event".into(),
+            ));
         }
-        Ok(Ok(checked))
+        Ok(Compared::Equal(checked))
     }
+}
+
+/// What comparing the checkpoints with a fresh replay found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Compared {
+    /// Every checkpoint equals the replay: how many there are.
+    Equal(u64),
+    /// The first that does not (its record, if there is one, and what).
+    Differs(Option<u64>, String),
+    /// `stop` was set before the comparison ended.
+    Stopped,
 }
 
 /// Replays events into checkpoints, keeping their header.

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::checkpoint::Compared;
 use super::log::LogError;
 use super::pages::{PageCache, PageError, PagedSet, page_cache};
 use super::{Head, Store, encode_kind, keys, record};
@@ -81,10 +82,24 @@ struct Checker<'s> {
     pages: [PageCache; 2],
 }
 
+/// Stops the comparison of the checkpoints if the checks beside it panic,
+/// so that the panic is not held up by the whole replay.
+struct StopOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// A digest of a multiset of byte strings that does not depend on their
 /// order: their number, and the sum of a 128-bit hash of each. Two equal
-/// multisets have equal digests; two that differ have equal ones with a
-/// chance of about 2^-128, however they differ.
+/// multisets have equal digests; two that differ by accident (damage, a
+/// bug) have equal ones with a chance of about 2^-128. It is no defence
+/// against someone who forges entries on purpose: sums of hashes can be
+/// matched with far less work than that.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Digest {
     count: u64,
@@ -143,13 +158,16 @@ impl<'s> Checker<'s> {
         };
         // The checkpoints are compared with a fresh replay in a second
         // thread, beside the checks of the log and the indexes (about half
-        // of the time each); their problems come second all the same.
+        // of the time each); their problems come second all the same, and
+        // a problem of the log or an index stops the replay.
         let store = self.store;
         let stop = AtomicBool::new(false);
         let (indexes, checkpoints) = std::thread::scope(|scope| {
             let thread =
                 std::thread::Builder::new().spawn_scoped(scope, || store.check_checkpoints(&stop));
+            let stop_on_panic = StopOnPanic(&stop);
             let indexes = self.check_log_and_indexes(head);
+            drop(stop_on_panic);
             if !matches!(indexes, Ok(Ok(_))) {
                 stop.store(true, Ordering::Relaxed);
             }
@@ -167,8 +185,9 @@ impl<'s> Checker<'s> {
         // No second thread to be had: compared here.
         let checkpoints = checkpoints.unwrap_or_else(|| store.check_checkpoints(&stop));
         let checkpoints = match checkpoints? {
-            Ok(n) => n,
-            Err((seq, what)) => return Ok(Err(problem(seq, "checkpoints", what))),
+            Compared::Equal(n) => n,
+            Compared::Differs(seq, what) => return Ok(Err(problem(seq, "checkpoints", what))),
+            Compared::Stopped => unreachable!("stopped only when the log or an index failed"),
         };
         Ok(Ok(Verified {
             records: head.seq,
@@ -467,9 +486,10 @@ impl<'s> Checker<'s> {
         let mut stored = Digest::default();
         let mut legacy = false;
         let decode = |e: &[u8]| {
-            let (entity, start, seq) = keys::decode_entity(e)?;
+            let nul = e.iter().position(|&b| b == 0)?;
+            let (start, seq, changes) = keys::decode_entity_rest(&e[nul + 1..])?;
             // An element of format 1: the position alone, without changes.
-            legacy |= e.len() == entity.len() + 1 + 16;
+            legacy |= changes.is_none();
             stored.add(e);
             Some((start, seq))
         };
@@ -488,7 +508,10 @@ impl<'s> Checker<'s> {
             return Ok(Err(p));
         }
         if n != expected {
-            // Right record and start, wrong entity: find which.
+            // Every record has its elements: name one too many, under an
+            // entity its record does not change, or a second one of a
+            // record under an entity (they would be next to each other).
+            let mut previous: Option<(String, u64)> = None;
             for element in self.store.by_entity.iter() {
                 let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
                 let (entity, _, seq) = keys::decode_entity(&element).expect("checked above");
@@ -503,6 +526,14 @@ impl<'s> Checker<'s> {
                         format!("the record does not change \"{entity}\""),
                     )));
                 }
+                if previous.as_ref() == Some(&(entity.to_string(), seq)) {
+                    return Ok(Err(problem(
+                        seq,
+                        "by_entity",
+                        format!("the record has two entries under entity \"{entity}\""),
+                    )));
+                }
+                previous = Some((entity.to_string(), seq));
             }
             return Ok(Err(problem(
                 None,
