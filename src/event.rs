@@ -551,7 +551,6 @@ impl Event {
         let mut kinds: HashMap<(&str, &str), AttrKind> = HashMap::default();
         for (i, change) in self.changes.iter().enumerate() {
             let field = |name: &str| format!("changes[{i}].{name}");
-            let target = change.target();
             check_entity(&change.entity).map_err(|r| {
                 Invalid::new(
                     field(change.op.keyword()),
@@ -583,7 +582,8 @@ impl Event {
                 return Err(Invalid::new(
                     field(change.op.keyword()),
                     format!(
-                        "\"{target}\" is changed with both {} and {} in this event; an attribute is either single-valued (set/unset) or a set (add/remove)",
+                        "\"{}\" is changed with both {} and {} in this event; an attribute is either single-valued (set/unset) or a set (add/remove)",
+                        change.target(),
                         earlier.ops(),
                         kind.ops()
                     ),
@@ -672,17 +672,19 @@ impl BatchCheck {
             self.key.push_str(&change.entity);
             self.key.push('\0');
             self.key.push_str(&change.attr);
-            if !self.kinds.contains_key(self.key.as_str()) {
-                let known = match known_kind(&change.entity, &change.attr) {
-                    Some(stored) => (stored, None),
-                    None => {
-                        self.fresh.insert(self.key.clone());
-                        (kind, Some(event.id.as_str().into()))
-                    }
-                };
-                self.kinds.insert(self.key.clone(), known);
-            }
-            let (earlier, whom) = &self.kinds[self.key.as_str()];
+            let (earlier, whom) = match self.kinds.get(self.key.as_str()) {
+                Some(known) => known,
+                None => {
+                    let known = match known_kind(&change.entity, &change.attr) {
+                        Some(stored) => (stored, None),
+                        None => {
+                            self.fresh.insert(self.key.clone());
+                            (kind, Some(event.id.as_str().into()))
+                        }
+                    };
+                    self.kinds.entry(self.key.clone()).or_insert(known)
+                }
+            };
             let earlier = *earlier;
             if earlier != kind {
                 let whom = match whom {
@@ -1100,7 +1102,7 @@ mod tests {
                     ],
                 ),
                 "changes[1].add",
-                "both set/unset and add/remove",
+                "\"openai.x\" is changed with both set/unset and add/remove",
             ),
         ];
         for (e, field, fragment) in cases {
