@@ -417,17 +417,55 @@ fn reindex_rebuilds_a_damaged_index_and_says_so() {
     ]);
     env.ok(&["import", &env.write("g.jsonl", &generated)]);
     let before = env.ok(&["state", "--at", "2015", "--format", "json"]);
-    damage(&env, |s| tamper::remove_index_entry(s, "by_time", 10));
+    // The first 300 records lose their replay-order entries, and with them
+    // their place in the answers.
+    damage(&env, |s| {
+        for seq in 1..=300 {
+            tamper::remove_index_entry(s, "by_time", seq);
+        }
+    });
     env.fails(&["verify"], 1);
     let out = env.ok(&["reindex"]);
     assert!(out.starts_with("reindexed 3000 records: "), "{out}");
+    assert!(out.contains("the answers changed at "), "{out}");
     assert!(
         out.contains("verified: the rebuilt store is sound"),
         "{out}"
+    );
+    let again = env.ok(&["reindex"]);
+    assert!(
+        again.contains("the store answers as before at all 13 sample dates"),
+        "{again}"
     );
     env.ok(&["verify"]);
     assert_eq!(
         env.ok(&["state", "--at", "2015", "--format", "json"]),
         before
     );
+}
+
+/// chronik turns transparent huge pages off for its process (src/main.rs,
+/// BENCHMARKS.md): the kernel says so while it runs.
+#[cfg(target_os = "linux")]
+#[test]
+fn chronik_runs_without_transparent_huge_pages() {
+    use std::io::Read;
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("chronik"))
+        .args(["generate", "--events", "20000", "--entities", "100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("chronik runs");
+    let mut stdout = child.stdout.take().expect("a pipe");
+    // Once it has written, its `main` has run; with megabytes still to
+    // write into a pipe that holds 64 KiB, it waits for this test to read.
+    stdout.read_exact(&mut [0]).expect("chronik writes");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .expect("the process's status");
+    drop(stdout);
+    child.wait().expect("chronik ends");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .unwrap_or_else(|| panic!("the kernel does not report THP_enabled: {status}"));
+    assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }

@@ -304,8 +304,18 @@ impl Store {
             .store(bytes as u64, Ordering::Relaxed);
     }
 
-    fn entity_elements_budget(&self) -> usize {
-        self.entity_elements_budget.load(Ordering::Relaxed) as usize
+    /// Writes the entity-index elements gathered so far once they outgrow
+    /// the budget, so that a batch or a reindex of any size holds at most
+    /// that much of them.
+    fn spill_entity_elements(&self, elements: &mut pages::Elements) -> Result<()> {
+        let budget = self.entity_elements_budget.load(Ordering::Relaxed) as usize;
+        if elements.footprint() > budget {
+            let elements = std::mem::take(elements);
+            self.by_entity
+                .insert_sorted(&elements.sorted())
+                .map_err(|e| self.page_error("by_entity", e))?;
+        }
+        Ok(())
     }
 
     /// The directory the store lives in.
@@ -448,6 +458,15 @@ impl Store {
             ("by_entity", &self.by_entity),
             ("attrs", &self.attrs),
         ]
+    }
+
+    /// The seq that `by_id` gives for `id` (the first, in an index that
+    /// gives several), at any head: the event stored or staged with it.
+    fn id_seq(&self, id: &str) -> std::result::Result<Option<u64>, pages::PageError> {
+        let prefix = keys::id_prefix(id);
+        let end = keys::prefix_end(&prefix);
+        let first = self.by_id.range(&prefix, Some(&end)).next().transpose()?;
+        Ok(first.and_then(|element| keys::seq_of(&element)))
     }
 
     fn page_error(&self, tree: &str, e: pages::PageError) -> Error {

@@ -4,7 +4,7 @@
 //! marks `meta/reindexing` before it clears anything, so that a crash in the
 //! middle is finished by the next open, and ends with `verify`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::pages::Elements;
 use super::{META_REINDEXING, Store, encode_kind, keys, record};
@@ -45,7 +45,6 @@ impl Store {
         let head = self.head()?.seq;
         let (mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
         let mut seen_attrs: HashSet<Vec<u8>> = HashSet::new();
-        let mut ids: HashMap<String, u64> = HashMap::new();
         let mut corrections: Vec<(u64, Vec<String>)> = Vec::new();
         let mut entries = 0;
         for seq in 1..=head {
@@ -73,7 +72,9 @@ impl Store {
             if !event.corrects.is_empty() {
                 corrections.push((seq, event.corrects.clone()));
             }
-            ids.insert(event.id, seq);
+            // As in a batch: the entity index, the largest, is written
+            // whenever its elements outgrow the budget.
+            self.spill_entity_elements(&mut by_entity)?;
         }
         for (name, set, elements) in [
             ("by_time", &self.by_time, by_time),
@@ -87,12 +88,16 @@ impl Store {
         let mut pairs = sled::Batch::default();
         for (by, targets) in corrections {
             for id in targets {
-                let target = ids.get(&id).ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "record {by} corrects \"{id}\", which is not in the log"
-                    ))
-                })?;
-                pairs.insert(&keys::pair(*target, by), &[]);
+                // `by_id` is written by now.
+                let target = self
+                    .id_seq(&id)
+                    .map_err(|e| self.page_error("by_id", e))?
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "record {by} corrects \"{id}\", which is not in the log"
+                        ))
+                    })?;
+                pairs.insert(&keys::pair(target, by), &[]);
                 entries += 1;
             }
         }

@@ -363,13 +363,8 @@ impl<'s> Checker<'s> {
                 .or_insert((change.op.attr_kind(), seq));
         }
         for id in &event.corrects {
-            let prefix = keys::id_prefix(id);
-            let end = keys::prefix_end(&prefix);
-            let target = match page_check(
-                "by_id",
-                store.by_id.range(&prefix, Some(&end)).next().transpose(),
-            )? {
-                Ok(element) => element.and_then(|e| keys::seq_of(&e)),
+            let target = match page_check("by_id", store.id_seq(id))? {
+                Ok(target) => target,
                 Err(p) => return Ok(Err(p)),
             };
             let Some(target) = target else {

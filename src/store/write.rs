@@ -278,14 +278,7 @@ impl Writer<'_> {
         // much of them (readers skip elements above their head, recovery
         // removes them). The other indexes are checked against during the
         // batch and wait for the commit.
-        if self.by_entity.footprint() > store.entity_elements_budget() {
-            let elements = std::mem::take(&mut self.by_entity);
-            store
-                .by_entity
-                .insert_sorted(&elements.sorted())
-                .map_err(|e| store.page_error("by_entity", e))?;
-        }
-        Ok(())
+        store.spill_entity_elements(&mut self.by_entity)
     }
 
     /// Writes the index elements of every staged record.
@@ -319,15 +312,7 @@ impl Writer<'_> {
     /// The seq of the event `id` stored or staged in this batch.
     fn seq_of(&self, id: &str) -> Result<Option<u64>> {
         let store = self.store;
-        let prefix = keys::id_prefix(id);
-        let end = keys::prefix_end(&prefix);
-        match store.by_id.range(&prefix, Some(&end)).next() {
-            Some(element) => {
-                let element = element.map_err(|e| store.page_error("by_id", e))?;
-                Ok(keys::seq_of(&element))
-            }
-            None => Ok(None),
-        }
+        store.id_seq(id).map_err(|e| store.page_error("by_id", e))
     }
 
     /// Checks the corrections (their targets exist, they do not go in a
