@@ -5,7 +5,7 @@
 //! This module knows nothing of files or the store: readers in
 //! `formats` build events, the store keeps them, `state` replays them.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -620,8 +620,6 @@ pub struct BatchCheck {
     /// `entity NUL attr` → (kind, the event of this batch that fixed it, or
     /// `None` for the store).
     kinds: HashMap<String, (AttrKind, Option<Box<str>>)>,
-    /// The attributes this batch uses first, as `entity NUL attr`.
-    fresh: FxHashSet<String>,
     /// A buffer for building keys without allocating.
     key: String,
 }
@@ -636,19 +634,15 @@ impl BatchCheck {
         self.ids.contains_key(id)
     }
 
-    /// Whether `entity NUL attr` is an attribute this batch is the first to
-    /// use; forgets it, so only its first use says so.
-    pub fn first_use(&mut self, key: &[u8]) -> bool {
-        std::str::from_utf8(key).is_ok_and(|k| self.fresh.remove(k))
-    }
-
     /// Checks the next event of the batch; `known_kind` says how the store
-    /// already uses an attribute.
+    /// already uses an attribute. Returns the changes (by index) whose
+    /// attribute neither the store nor the batch so far has used.
     pub fn check(
         &mut self,
         located: &Located,
         mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
-    ) -> Result<(), Invalid> {
+    ) -> Result<Vec<usize>, Invalid> {
+        let mut first_uses = Vec::new();
         let event = &located.event;
         event.validate()?;
         if let Some(&(file, number, line)) = self.ids.get(event.id.as_str()) {
@@ -678,7 +672,7 @@ impl BatchCheck {
                     let known = match known_kind(&change.entity, &change.attr) {
                         Some(stored) => (stored, None),
                         None => {
-                            self.fresh.insert(self.key.clone());
+                            first_uses.push(i);
                             (kind, Some(event.id.as_str().into()))
                         }
                     };
@@ -719,7 +713,7 @@ impl BatchCheck {
                 compact(origin.line.unwrap_or(0)),
             ),
         );
-        Ok(())
+        Ok(first_uses)
     }
 }
 
@@ -1165,6 +1159,41 @@ mod tests {
             validate_batch(std::slice::from_ref(&a), |_, _| Some(AttrKind::Set)).unwrap_err();
         assert!(invalid.message.contains("in the store"), "{invalid}");
         assert_eq!(validate_batch(&[a], |_, _| Some(AttrKind::Single)), Ok(()));
+    }
+
+    #[test]
+    fn a_batch_check_names_the_changes_that_first_use_an_attribute() {
+        let located = |e: Event| {
+            let origin = Origin {
+                file: "1.jsonl".into(),
+                number: 1,
+                line: None,
+                id: Some(e.id.clone()),
+            };
+            Located::new(e, origin)
+        };
+        let mut check = BatchCheck::new();
+        let stored = |entity: &str, _: &str| (entity == "old").then_some(AttrKind::Single);
+        let first = located(event(
+            "a",
+            "2019",
+            vec![
+                set("old.v", Value::Int(1)),
+                set("openai.v", Value::Int(1)),
+                add("openai.s", Value::Int(1)),
+                add("openai.s", Value::Int(2)),
+            ],
+        ));
+        assert_eq!(check.check(&first, stored), Ok(vec![1, 2]));
+        let second = located(event(
+            "b",
+            "2020",
+            vec![
+                set("openai.v", Value::Int(2)),
+                set("oracle.v", Value::Int(3)),
+            ],
+        ));
+        assert_eq!(check.check(&second, stored), Ok(vec![1]));
     }
 
     #[test]

@@ -106,6 +106,10 @@ impl Store {
     }
 }
 
+/// An event of the chunk to stage: the time it is recorded at, and the
+/// changes whose attribute it is the first to use.
+type New<'a> = (&'a Located, DateTime<Utc>, Vec<usize>);
+
 fn input(located: &Located, invalid: Invalid) -> Error {
     Error::Input {
         origin: located.origin.to_string(),
@@ -119,11 +123,12 @@ impl Writer<'_> {
         let store = self.store;
         let head = self.head.seq;
         let committed = store.snapshot_at(head)?;
-        let mut new: Vec<(&Located, DateTime<Utc>)> = Vec::new();
+        let mut new: Vec<New> = Vec::new();
         for located in chunk {
             let event = &located.event;
             let mut kind_error = None;
-            self.check
+            let first_uses = self
+                .check
                 .check(located, |entity, attr| {
                     if head == 0 {
                         return None;
@@ -176,7 +181,7 @@ impl Writer<'_> {
             }
             self.last_time = time;
             self.next_seq += 1;
-            new.push((located, time));
+            new.push((located, time, first_uses));
         }
         self.stage(&new)
     }
@@ -216,7 +221,7 @@ impl Writer<'_> {
     }
 
     /// Writes records and index elements for `new` above the head.
-    fn stage(&mut self, new: &[(&Located, DateTime<Utc>)]) -> Result<()> {
+    fn stage(&mut self, new: &[New]) -> Result<()> {
         if new.is_empty() {
             return Ok(());
         }
@@ -232,7 +237,7 @@ impl Writer<'_> {
         }
         let first = self.next_seq - new.len() as u64;
         let mut records = Vec::with_capacity(new.len());
-        for (i, (located, time)) in new.iter().enumerate() {
+        for (i, (located, time, first_uses)) in new.iter().enumerate() {
             let seq = first + i as u64;
             let event = &located.event;
             let (bytes, hash) = record::encode(seq, *time, self.prev_hash, event);
@@ -260,13 +265,10 @@ impl Writer<'_> {
                 self.by_entity
                     .push(&record::entity_element(event, entity, seq));
             }
-            for change in &event.changes {
-                let key = keys::attr(&change.entity, &change.attr);
-                if self.check.first_use(&key) {
-                    let kind = encode_kind(change.op.attr_kind());
-                    self.attrs
-                        .push(&keys::attr_element(&change.entity, &change.attr, kind, seq));
-                }
+            for change in first_uses.iter().map(|&i| &event.changes[i]) {
+                let kind = encode_kind(change.op.attr_kind());
+                self.attrs
+                    .push(&keys::attr_element(&change.entity, &change.attr, kind, seq));
             }
         }
         store
