@@ -75,7 +75,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// chronik frees and reuses memory in pieces far smaller than a huge page
 /// (2 MiB), which the kernel then zeroes whole again and again: without huge
 /// pages a million-event import peaked at 417-458 instead of 451-479 MiB,
-/// with less time in the kernel (BENCHMARKS.md, "Session 5"). The flag
+/// with less time in the kernel (BENCHMARKS.md, "Both cores for bulk writes and `verify`"). The flag
 /// holds for the process.
 fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]

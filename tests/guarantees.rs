@@ -463,9 +463,14 @@ fn chronik_runs_without_transparent_huge_pages() {
         .expect("the process's status");
     drop(stdout);
     child.wait().expect("chronik ends");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("THP_enabled:"))
-        .unwrap_or_else(|| panic!("the kernel does not report THP_enabled: {status}"));
+    assert!(
+        !status.contains("(zombie)"),
+        "chronik ended early: {status}"
+    );
+    let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) else {
+        // Kernels before 5.0 do not say.
+        eprintln!("skipped: this kernel does not report THP_enabled");
+        return;
+    };
     assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
 }

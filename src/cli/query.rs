@@ -583,12 +583,11 @@ pub fn verify(store_path: &Path, args: VerifyArgs, out: &mut dyn Write) -> anyho
 #[derive(Debug, Args)]
 pub struct ReindexArgs {}
 
-/// The state at a spread of dates over the store's range, to compare
-/// before and after a reindex; `None` where it could not be read.
 /// The answers a store gives at 13 dates across its timeline, each as a
-/// digest of the whole state (every fact, its provenance and its `until`):
-/// a reindex compares them before and after without holding 26 whole
-/// states (at a million events, over a gigabyte).
+/// digest of the whole state (every fact, its provenance and its `until`;
+/// `None` where it could not be read): a reindex compares them before and
+/// after without holding 26 whole states (at a million events, over a
+/// gigabyte).
 fn sample_answers(store: &Store) -> Vec<Option<blake3::Hash>> {
     let Ok(stats) = store.stats() else {
         return Vec::new();
@@ -677,6 +676,18 @@ mod tests {
             );
             state
         };
+        let changed = |change: &dyn Fn(&mut Provenance)| {
+            let mut state = State::new();
+            let mut provenance = Provenance {
+                event: "a".into(),
+                since: When::parse("2019").unwrap(),
+                uncertain: false,
+                until: None,
+            };
+            change(&mut provenance);
+            state.put_slot("openai", "x", Slot::One(chronik::Value::Int(1), provenance));
+            state
+        };
         let digest = |s: &State| answer_digest(s);
         let base = digest(&state(1, "a", None));
         assert_eq!(digest(&state(1, "a", None)), base);
@@ -684,6 +695,12 @@ mod tests {
         assert_ne!(digest(&state(1, "b", None)), base);
         assert_ne!(digest(&state(1, "a", Some("2030"))), base);
         assert_ne!(digest(&State::new()), base);
+        assert_eq!(digest(&changed(&|_| {})), base);
+        assert_ne!(digest(&changed(&|p| p.uncertain = true)), base);
+        assert_ne!(
+            digest(&changed(&|p| p.since = When::parse("2019-05").unwrap())),
+            base
+        );
     }
 
     fn printed(write: impl FnOnce(&mut Vec<u8>) -> anyhow::Result<()>) -> String {

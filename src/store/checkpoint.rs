@@ -172,7 +172,7 @@ fn encode_body<'a>(state: &'a State, expiries: impl Iterator<Item = &'a Expiry>)
     let runs = if state.attributes() < PARALLEL_SLOTS {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_RUNS))
+        super::cores().min(MAX_RUNS)
     };
     encode_in_runs(state, expiries, runs)
 }

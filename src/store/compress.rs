@@ -61,7 +61,7 @@ pub fn compress_all(raws: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let helpers = if total < SHARED_BYTES || raws.len() < 2 {
         0
     } else {
-        std::thread::available_parallelism().map_or(0, |n| n.get().min(MAX_THREADS) - 1)
+        super::cores().min(MAX_THREADS) - 1
     };
     let smaller: Vec<OnceLock<Option<Vec<u8>>>> = raws.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);

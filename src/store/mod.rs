@@ -54,6 +54,13 @@ pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
 pub use write::Writer;
 
+/// The cores this process may use, asked once (the answer can take reads
+/// of the system's files).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// The store format this code writes and reads.
 ///
 /// - 1: log pages and checkpoints stored as they are;
@@ -460,13 +467,20 @@ impl Store {
         ]
     }
 
-    /// The seq that `by_id` gives for `id` (the first, in an index that
-    /// gives several), at any head: the event stored or staged with it.
-    fn id_seq(&self, id: &str) -> std::result::Result<Option<u64>, pages::PageError> {
+    /// The seq that `by_id` gives for `id` among the records up to `last`
+    /// (the first, in an index that gives several): the event stored, or
+    /// staged by the batch being written, with that id. Entries above
+    /// `last` are leftovers of a batch that failed.
+    fn id_seq(&self, id: &str, last: u64) -> std::result::Result<Option<u64>, pages::PageError> {
         let prefix = keys::id_prefix(id);
         let end = keys::prefix_end(&prefix);
-        let first = self.by_id.range(&prefix, Some(&end)).next().transpose()?;
-        Ok(first.and_then(|element| keys::seq_of(&element)))
+        for element in self.by_id.range(&prefix, Some(&end)) {
+            match keys::seq_of(&element?) {
+                Some(seq) if seq <= last => return Ok(Some(seq)),
+                _ => {}
+            }
+        }
+        Ok(None)
     }
 
     fn page_error(&self, tree: &str, e: pages::PageError) -> Error {

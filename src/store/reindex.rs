@@ -90,7 +90,7 @@ impl Store {
             for id in targets {
                 // `by_id` is written by now.
                 let target = self
-                    .id_seq(&id)
+                    .id_seq(&id, head)
                     .map_err(|e| self.page_error("by_id", e))?
                     .ok_or_else(|| {
                         Error::Corrupt(format!(

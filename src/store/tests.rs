@@ -552,6 +552,16 @@ fn corrections_must_name_known_events_and_must_not_go_in_circles() {
     let before = store.snapshot(Some(&crate::KnownAt::seq(1))).unwrap();
     assert!(!before.is_corrected(1));
     assert_eq!(before.state(AsOf::new(w("2030")), &[]).unwrap().len(), 1);
+    // A reindex finds the correction of a record that comes after it in
+    // the log, as the batch did.
+    let pairs = |store: &Store| -> Vec<sled::IVec> {
+        store.corrected.iter().keys().map(Result::unwrap).collect()
+    };
+    let written = pairs(&store);
+    assert!(written.contains(&keys::pair(3, 2).to_vec().into()));
+    store.reindex().unwrap();
+    assert_eq!(pairs(&store), written);
+    store.verify().unwrap().unwrap();
 }
 
 #[test]
@@ -1431,6 +1441,17 @@ fn the_entity_index_is_checked_whole_and_record_by_record_where_it_differs() {
     let p = problem(&store);
     assert_eq!((p.seq, p.tree), (Some(12), "by_entity"), "{p}");
     assert!(p.what.contains("no entry under entity \"y\""), "{p}");
+}
+
+#[test]
+fn an_entity_index_entry_whose_entity_is_not_text_is_unreadable() {
+    let (_dir, store) = rich();
+    let mut element = keys::entity("y", w("2020-06").start(), 2);
+    element[0] = 0xFF;
+    store.by_entity.insert_sorted(&[element]).unwrap();
+    let p = problem(&store);
+    assert_eq!(p.tree, "by_entity", "{p}");
+    assert!(p.what.contains("an element is unreadable"), "{p}");
 }
 
 #[test]

@@ -282,7 +282,7 @@ impl<'s> Checker<'s> {
             if prev_time.is_some_and(|t| record.recorded_at < t) {
                 return Ok(Err(problem(seq, "log", "recorded_at goes backwards")));
             }
-            if let Err(p) = self.check_elements_of(&record)? {
+            if let Err(p) = self.check_elements_of(&record, head.seq)? {
                 return Ok(Err(p));
             }
             prev_hash = record.hash;
@@ -315,7 +315,7 @@ impl<'s> Checker<'s> {
 
     /// Checks that the index elements `record` implies exist, and notes what
     /// the index walks need.
-    fn check_elements_of(&mut self, record: &record::Record) -> Result<Checked> {
+    fn check_elements_of(&mut self, record: &record::Record, head: u64) -> Result<Checked> {
         let store = self.store;
         let (seq, event) = (record.seq, &record.event);
         let start = event.at.start();
@@ -363,7 +363,7 @@ impl<'s> Checker<'s> {
                 .or_insert((change.op.attr_kind(), seq));
         }
         for id in &event.corrects {
-            let target = match page_check("by_id", store.id_seq(id))? {
+            let target = match page_check("by_id", store.id_seq(id, head))? {
                 Ok(target) => target,
                 Err(p) => return Ok(Err(p)),
             };
@@ -482,6 +482,7 @@ impl<'s> Checker<'s> {
         let mut legacy = false;
         let decode = |e: &[u8]| {
             let nul = e.iter().position(|&b| b == 0)?;
+            std::str::from_utf8(&e[..nul]).ok()?;
             let (start, seq, changes) = keys::decode_entity_rest(&e[nul + 1..])?;
             // An element of format 1: the position alone, without changes.
             legacy |= changes.is_none();
@@ -509,7 +510,9 @@ impl<'s> Checker<'s> {
             let mut previous: Option<(String, u64)> = None;
             for element in self.store.by_entity.iter() {
                 let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
-                let (entity, _, seq) = keys::decode_entity(&element).expect("checked above");
+                let Some((entity, _, seq)) = keys::decode_entity(&element) else {
+                    return Ok(Err(problem(None, "by_entity", "an element is unreadable")));
+                };
                 let changes_it = self
                     .store
                     .read(seq)

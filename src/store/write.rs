@@ -314,7 +314,9 @@ impl Writer<'_> {
     /// The seq of the event `id` stored or staged in this batch.
     fn seq_of(&self, id: &str) -> Result<Option<u64>> {
         let store = self.store;
-        store.id_seq(id).map_err(|e| store.page_error("by_id", e))
+        store
+            .id_seq(id, self.next_seq - 1)
+            .map_err(|e| store.page_error("by_id", e))
     }
 
     /// Checks the corrections (their targets exist, they do not go in a
