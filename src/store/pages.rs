@@ -134,25 +134,21 @@ pub(super) fn elements(page: &[u8]) -> Result<Vec<(usize, usize)>, BadPage> {
 }
 
 /// Splits sorted elements into pages of about `PAGE_BYTES`, each with its
-/// first element.
-fn pages_of(elements: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut pages = Vec::new();
-    let mut page: Vec<u8> = Vec::new();
-    let mut first: Option<&[u8]> = None;
-    for element in elements {
-        if page.len() + element.len() + 2 > PAGE_BYTES && !page.is_empty() {
-            pages.push((
-                first.take().expect("a page has a first element").to_vec(),
-                std::mem::take(&mut page),
-            ));
+/// first element, one page at a time.
+fn pages_of<'a>(elements: &'a [&'a [u8]]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a {
+    let mut rest = elements;
+    std::iter::from_fn(move || {
+        let first = *rest.first()?;
+        let mut page: Vec<u8> = Vec::new();
+        while let Some(element) = rest.first() {
+            if page.len() + element.len() + 2 > PAGE_BYTES && !page.is_empty() {
+                break;
+            }
+            push_element(&mut page, element);
+            rest = &rest[1..];
         }
-        first.get_or_insert(element);
-        push_element(&mut page, element);
-    }
-    if let Some(first) = first {
-        pages.push((first.to_vec(), page));
-    }
-    pages
+        Some((first.to_vec(), page))
+    })
 }
 
 /// Writes accumulated page changes in batches of bounded size.
@@ -161,9 +157,11 @@ struct Writer<'t> {
     /// The keys written since the last flush, in order: `true` for a page
     /// to write, `false` for one to remove.
     keys: Vec<(Vec<u8>, bool)>,
-    /// The pages to write, in order, compressed only when flushed (all of
-    /// them at once, side by side).
-    pages: Vec<Vec<u8>>,
+    /// The pages to write, in order: those compressed so far, then those
+    /// not yet (compressed side by side, a batch's worth at a time, so a
+    /// replacement of many pages never holds them all uncompressed).
+    compressed: Vec<Vec<u8>>,
+    raw: Vec<Vec<u8>>,
 }
 
 impl Writer<'_> {
@@ -171,7 +169,8 @@ impl Writer<'_> {
         Writer {
             tree,
             keys: Vec::new(),
-            pages: Vec::new(),
+            compressed: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -181,21 +180,30 @@ impl Writer<'_> {
 
     fn insert(&mut self, key: Vec<u8>, page: Vec<u8>) {
         self.keys.push((key, true));
-        self.pages.push(page);
+        self.raw.push(page);
+        if self.raw.len() >= PAGES_PER_BATCH {
+            self.compress();
+        }
+    }
+
+    fn compress(&mut self) {
+        let raw = std::mem::take(&mut self.raw);
+        self.compressed.extend(compress::compress_all(raw));
     }
 
     /// Ends the replacement of one old page: the batch may be written now,
     /// never in the middle of a replacement (a crash there would lose the
     /// elements of the pages not yet written).
     fn page_done(&mut self) -> sled::Result<()> {
-        if self.pages.len() >= PAGES_PER_BATCH {
+        if self.compressed.len() + self.raw.len() >= PAGES_PER_BATCH {
             self.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> sled::Result<()> {
-        let mut pages = compress::compress_all(std::mem::take(&mut self.pages)).into_iter();
+        self.compress();
+        let mut pages = std::mem::take(&mut self.compressed).into_iter();
         let mut batch = sled::Batch::default();
         // In order: a page may be removed and written again under its key.
         for (key, written) in self.keys.drain(..) {
@@ -528,7 +536,7 @@ mod tests {
     fn elements_round_trip_through_pages() {
         let long = vec![7u8; 300];
         let items: Vec<&[u8]> = vec![b"", b"a", &long, b"b"];
-        let pages = pages_of(&items);
+        let pages: Vec<_> = pages_of(&items).collect();
         assert_eq!(pages.len(), 1);
         let spans = elements(&pages[0].1).unwrap();
         let back: Vec<&[u8]> = spans.iter().map(|(a, l)| &pages[0].1[*a..a + l]).collect();
