@@ -151,6 +151,13 @@ fn pages_of<'a>(elements: &'a [&'a [u8]]) -> impl Iterator<Item = (Vec<u8>, Vec<
     })
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Called with the tree after each batch a writer applies (tests only).
+    static AFTER_BATCH: std::cell::RefCell<Option<Box<dyn FnMut(&Tree)>>> =
+        std::cell::RefCell::new(None);
+}
+
 /// Writes accumulated page changes in batches of bounded size.
 struct Writer<'t> {
     tree: &'t Tree,
@@ -212,7 +219,14 @@ impl Writer<'_> {
                 false => batch.remove(key),
             }
         }
-        self.tree.apply_batch(batch)
+        self.tree.apply_batch(batch)?;
+        #[cfg(test)]
+        AFTER_BATCH.with_borrow_mut(|hook| {
+            if let Some(hook) = hook {
+                hook(self.tree);
+            }
+        });
+        Ok(())
     }
 }
 
@@ -530,6 +544,35 @@ mod tests {
 
     fn all(set: &PagedSet) -> Vec<Vec<u8>> {
         set.iter().map(|e| e.unwrap().to_vec()).collect()
+    }
+
+    #[test]
+    fn no_batch_is_applied_in_the_middle_of_a_page_replacement() {
+        // Pages that each split into several when the new items land, over
+        // more than one batch.
+        let (_dir, set) = set();
+        let old: Vec<[u8; 8]> = (0u64..60_000).map(|i| (i * 4).to_be_bytes()).collect();
+        set.insert_sorted(&old).unwrap();
+        let pages_before = set.tree().len();
+        let old: Vec<Vec<u8>> = old.iter().map(|e| e.to_vec()).collect();
+        let batches = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = batches.clone();
+        let tree = set.tree().clone();
+        AFTER_BATCH.with_borrow_mut(|hook| {
+            *hook = Some(Box::new(move |_: &Tree| {
+                // After any batch, every element stored before is still there.
+                let now = all(&PagedSet::new(tree.clone()));
+                let missing = old.iter().filter(|e| now.binary_search(e).is_err()).count();
+                assert_eq!(missing, 0, "batch {}", seen.get());
+                seen.set(seen.get() + 1);
+            }))
+        });
+        let new: Vec<[u8; 8]> = (0u64..120_000).map(|i| (i * 2 + 1).to_be_bytes()).collect();
+        set.insert_sorted(&new).unwrap();
+        AFTER_BATCH.with_borrow_mut(|hook| *hook = None);
+        assert!(batches.get() > 1, "{} batches", batches.get());
+        assert!(set.tree().len() > 2 * pages_before);
+        assert_eq!(all(&set).len(), 180_000);
     }
 
     #[test]
