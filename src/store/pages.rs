@@ -151,11 +151,14 @@ fn pages_of<'a>(elements: &'a [&'a [u8]]) -> impl Iterator<Item = (Vec<u8>, Vec<
     })
 }
 
+/// What a test may run after each batch a writer applies.
+#[cfg(test)]
+type BatchHook = Box<dyn FnMut(&Tree)>;
+
 #[cfg(test)]
 thread_local! {
     /// Called with the tree after each batch a writer applies (tests only).
-    static AFTER_BATCH: std::cell::RefCell<Option<Box<dyn FnMut(&Tree)>>> =
-        std::cell::RefCell::new(None);
+    static AFTER_BATCH: std::cell::RefCell<Option<BatchHook>> = std::cell::RefCell::new(None);
 }
 
 /// Writes accumulated page changes in batches of bounded size.
