@@ -2,10 +2,8 @@
 //! event's columns repeated; an event without changes (a withdrawal) is one
 //! row with the change columns empty.
 
-use std::borrow::Borrow;
 use std::io::Write;
 
-use super::export::Export;
 use crate::store::TimelineEntry;
 
 /// The header row.
@@ -24,14 +22,10 @@ pub const COLUMNS: [&str; 12] = [
     "sources",
 ];
 
-pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
-    write_events(&export.events, out)
-}
-
 /// The rows of `entries`, written as they come: an export of any size
 /// in the memory of one event.
-pub fn write_events<E: Borrow<TimelineEntry>>(
-    entries: impl IntoIterator<Item = E>,
+pub fn write_events(
+    entries: impl IntoIterator<Item = TimelineEntry>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut csv = ::csv::WriterBuilder::new()
@@ -39,7 +33,6 @@ pub fn write_events<E: Borrow<TimelineEntry>>(
         .from_writer(out);
     csv.write_record(COLUMNS)?;
     for entry in entries {
-        let entry = entry.borrow();
         let event = &entry.record.event;
         let seq = entry.record.seq.to_string();
         let at = event.at.to_string();
@@ -101,9 +94,8 @@ mod tests {
             &[("x.name", testing::set(Value::Text("say \"hi\"".into())))],
         );
         e.title = "Commas, \"quotes\"\nand lines".into();
-        let export = Export::new("t", entries(vec![e]));
         let mut out = Vec::new();
-        write(&export, &mut out).unwrap();
+        write_events(entries(vec![e]), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with(
@@ -117,9 +109,8 @@ mod tests {
 
     #[test]
     fn an_event_without_changes_is_one_row() {
-        let export = Export::new("t", entries(vec![testing::event("gone", "2019", &[])]));
         let mut out = Vec::new();
-        write(&export, &mut out).unwrap();
+        write_events(entries(vec![testing::event("gone", "2019", &[])]), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(

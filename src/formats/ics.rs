@@ -11,12 +11,10 @@
 //! of event, needs exact control of the all-day intervals, and must not
 //! stamp the clock's time into an export.
 
-use std::borrow::Borrow;
 use std::io::Write;
 
 use chrono::{DateTime, Datelike, Utc};
 
-use super::export::Export;
 use crate::store::TimelineEntry;
 use crate::when::{Precision, When};
 
@@ -83,15 +81,11 @@ fn interval(at: When) -> Vec<String> {
     vec![start, end]
 }
 
-pub fn write(export: &Export, out: &mut dyn Write) -> std::io::Result<()> {
-    write_events(&export.title, &export.events, out)
-}
-
 /// A calendar named `title` of `entries`, written as they come: an export
 /// of any size in the memory of one event.
-pub fn write_events<E: Borrow<TimelineEntry>>(
+pub fn write_events(
     title: &str,
-    entries: impl IntoIterator<Item = E>,
+    entries: impl IntoIterator<Item = TimelineEntry>,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     line(out, "BEGIN:VCALENDAR")?;
@@ -108,7 +102,6 @@ pub fn write_events<E: Borrow<TimelineEntry>>(
     line(out, &format!("NAME:{}", escape(title)))?;
     line(out, &format!("X-WR-CALNAME:{}", escape(title)))?;
     for entry in entries {
-        let entry = entry.borrow();
         let event = &entry.record.event;
         line(out, "BEGIN:VEVENT")?;
         line(out, &format!("UID:{}", event.id))?;
@@ -225,7 +218,7 @@ mod tests {
         let mut e = testing::event("a", "2019", &[]);
         e.title = "One, two; three\\four".into();
         let mut out = Vec::new();
-        write(&Export::new("T", entries(vec![e])), &mut out).unwrap();
+        write_events("T", entries(vec![e]), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("\r\nSUMMARY:One\\, two\\; three\\\\four\r\n"),

@@ -199,50 +199,25 @@ fn encode_in_runs<'a>(
             cuts.push(cut);
         }
     }
-    // The body's first chunk is keyed by the empty name.
-    let parts: Vec<Run> = cuts
-        .iter()
-        .enumerate()
-        .map(|(i, &from)| {
-            let to = cuts.get(i + 1).map_or(slots.len(), |&to| to);
-            // An entity with expiries only goes with the run its name falls in.
-            let below = |cut: Option<&usize>| {
-                cut.map_or(expiries.len(), |&c| {
-                    expiries.partition_point(|x| x.entity.as_str() < slots[c].0)
-                })
-            };
-            let from_expiry = if i == 0 { 0 } else { below(Some(&from)) };
-            let first = (i == 0).then_some("");
+    // Where each run's expiries start: an entity with expiries only goes
+    // with the run its name falls in.
+    let expiry_cut = |run: usize| match (run, cuts.get(run)) {
+        (0, _) => 0,
+        (_, Some(&cut)) => expiries.partition_point(|x| x.entity.as_str() < slots[cut].0),
+        (_, None) => expiries.len(),
+    };
+    let parts: Vec<Run> = (0..cuts.len())
+        .map(|run| {
+            let to = cuts.get(run + 1).copied().unwrap_or(slots.len());
             (
-                &slots[from..to],
-                &expiries[from_expiry..below(cuts.get(i + 1))],
-                first,
+                &slots[cuts[run]..to],
+                &expiries[expiry_cut(run)..expiry_cut(run + 1)],
+                // The body's first chunk is keyed by the empty name.
+                (run == 0).then_some(""),
             )
         })
         .collect();
-    let encoded: Vec<Option<Chunks>> = if parts.len() == 1 {
-        parts.iter().map(|&(s, x, f)| encode_run(s, x, f)).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .iter()
-                .map(|&(s, x, f)| {
-                    std::thread::Builder::new().spawn_scoped(scope, move || encode_run(s, x, f))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .zip(&parts)
-                .map(|(handle, &(s, x, f))| match handle {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    // No thread to be had: encode the run here.
-                    Err(_) => encode_run(s, x, f),
-                })
-                .collect()
-        })
-    };
+    let encoded = super::map_side_by_side(&parts, parts.len(), |&(s, x, f)| encode_run(s, x, f));
     let mut body = Chunks {
         chunks: Vec::new(),
         slots: 0,

@@ -8,8 +8,6 @@
 //! compressing a page.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The zstd level: the fastest of the standard ones. Pages are compressed
 /// once, when written; higher levels bought little (BENCHMARKS.md).
@@ -53,38 +51,19 @@ fn shrink(raw: &[u8]) -> Option<Vec<u8>> {
         .filter(|smaller| smaller.len() < raw.len())
 }
 
-/// Each of `raws` as [`compress`] makes it, in order. Many bytes in all
-/// are shared out between threads side by side (each takes the next value
-/// as it finishes one); if no thread can be had, this one does them all.
+/// Each of `raws` as [`compress`] makes it, in order; many bytes in all are
+/// shared out between threads side by side.
 pub fn compress_all(raws: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     let total: usize = raws.iter().map(Vec::len).sum();
-    let helpers = if total < SHARED_BYTES || raws.len() < 2 {
-        0
+    let threads = if total < SHARED_BYTES {
+        1
     } else {
-        super::cores().min(MAX_THREADS) - 1
+        super::cores().min(MAX_THREADS)
     };
-    let smaller: Vec<OnceLock<Option<Vec<u8>>>> = raws.iter().map(|_| OnceLock::new()).collect();
-    let next = AtomicUsize::new(0);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(raw) = raws.get(i) else { break };
-        // Each index is taken once, so each cell is set once.
-        let _ = smaller[i].set(shrink(raw));
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..helpers {
-            if std::thread::Builder::new()
-                .spawn_scoped(scope, work)
-                .is_err()
-            {
-                break;
-            }
-        }
-        work();
-    });
+    let smaller = super::map_side_by_side(&raws, threads, |raw| shrink(raw));
     raws.into_iter()
         .zip(smaller)
-        .map(|(raw, smaller)| smaller.into_inner().flatten().unwrap_or(raw))
+        .map(|(raw, smaller)| smaller.unwrap_or(raw))
         .collect()
 }
 

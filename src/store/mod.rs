@@ -61,6 +61,41 @@ fn cores() -> usize {
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// `work` of each of `items`, in order, on up to `threads` threads side by
+/// side (this one among them): each takes the next item as it finishes
+/// one, and if no thread can be had, this one does them all.
+fn map_side_by_side<T: Sync, R: Send + Sync>(
+    items: &[T],
+    threads: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    use std::sync::atomic::AtomicUsize;
+    let done: Vec<std::sync::OnceLock<R>> = items.iter().map(|_| Default::default()).collect();
+    let next = AtomicUsize::new(0);
+    let take = || {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            // Each index is taken once, so each cell is set once.
+            let _ = done[i].set(work(item));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads.min(items.len()) {
+            if std::thread::Builder::new()
+                .spawn_scoped(scope, take)
+                .is_err()
+            {
+                break;
+            }
+        }
+        take();
+    });
+    done.into_iter()
+        .map(|cell| cell.into_inner().expect("every item is taken"))
+        .collect()
+}
+
 /// The store format this code writes and reads.
 ///
 /// - 1: log pages and checkpoints stored as they are;
@@ -311,18 +346,8 @@ impl Store {
             .store(bytes as u64, Ordering::Relaxed);
     }
 
-    /// Writes the entity-index elements gathered so far once they outgrow
-    /// the budget, so that a batch or a reindex of any size holds at most
-    /// that much of them.
-    fn spill_entity_elements(&self, elements: &mut pages::Elements) -> Result<()> {
-        let budget = self.entity_elements_budget.load(Ordering::Relaxed) as usize;
-        if elements.footprint() > budget {
-            let elements = std::mem::take(elements);
-            self.by_entity
-                .insert_sorted(&elements.sorted())
-                .map_err(|e| self.page_error("by_entity", e))?;
-        }
-        Ok(())
+    fn entity_elements_budget(&self) -> usize {
+        self.entity_elements_budget.load(Ordering::Relaxed) as usize
     }
 
     /// The directory the store lives in.

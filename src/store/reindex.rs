@@ -6,8 +6,8 @@
 
 use std::collections::HashSet;
 
-use super::pages::Elements;
-use super::{META_REINDEXING, Store, encode_kind, keys, record};
+use super::write::IndexElements;
+use super::{META_REINDEXING, Store, keys};
 use crate::error::{Error, Result};
 
 /// What a reindex did.
@@ -43,48 +43,25 @@ impl Store {
         }
         self.forget_corrections();
         let head = self.head()?.seq;
-        let (mut by_time, mut by_id, mut by_entity, mut attrs) = Default::default();
+        let mut elements = IndexElements::default();
         let mut seen_attrs: HashSet<Vec<u8>> = HashSet::new();
         let mut corrections: Vec<(u64, Vec<String>)> = Vec::new();
         let mut entries = 0;
         for seq in 1..=head {
             let event = self.read(seq)?.event;
-            let start = event.at.start();
-            push(&mut by_time, &keys::time(start, seq), &mut entries);
-            push(&mut by_id, &keys::id(&event.id, seq), &mut entries);
-            for entity in event.entities() {
-                push(
-                    &mut by_entity,
-                    &record::entity_element(&event, entity, seq),
-                    &mut entries,
-                );
-            }
-            for change in &event.changes {
-                if seen_attrs.insert(keys::attr(&change.entity, &change.attr)) {
-                    let kind = encode_kind(change.op.attr_kind());
-                    push(
-                        &mut attrs,
-                        &keys::attr_element(&change.entity, &change.attr, kind, seq),
-                        &mut entries,
-                    );
-                }
-            }
+            let first_uses = event
+                .changes
+                .iter()
+                .filter(|c| seen_attrs.insert(keys::attr(&c.entity, &c.attr)));
+            entries += elements.add(&event, seq, first_uses);
             if !event.corrects.is_empty() {
                 corrections.push((seq, event.corrects.clone()));
             }
-            // As in a batch: the entity index, the largest, is written
-            // whenever its elements outgrow the budget.
-            self.spill_entity_elements(&mut by_entity)?;
+            // As in a batch, the entity index is written whenever its
+            // elements outgrow the budget.
+            elements.spill(self)?;
         }
-        for (name, set, elements) in [
-            ("by_time", &self.by_time, by_time),
-            ("by_id", &self.by_id, by_id),
-            ("by_entity", &self.by_entity, by_entity),
-            ("attrs", &self.attrs, attrs),
-        ] {
-            set.insert_sorted(&elements.sorted())
-                .map_err(|e| self.page_error(name, e))?;
-        }
+        elements.write(self)?;
         let mut pairs = sled::Batch::default();
         for (by, targets) in corrections {
             for id in targets {
@@ -112,9 +89,4 @@ impl Store {
             checkpoints,
         })
     }
-}
-
-fn push(elements: &mut Elements, element: &[u8], count: &mut u64) {
-    elements.push(element);
-    *count += 1;
 }

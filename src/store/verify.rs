@@ -126,16 +126,14 @@ const PAGES_OF_BY_TIME_AND_BY_ID: usize = 24 << 20;
 /// Turns the errors of a paged set into problems where the data is at
 /// fault, and into errors where the storage engine is.
 fn page_check<T>(
+    store: &Store,
     tree: &'static str,
     result: std::result::Result<T, PageError>,
 ) -> Result<Checked<T>> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(PageError::Bad(_)) => Ok(Err(problem(None, tree, "a page does not decode"))),
-        Err(PageError::Sled(e)) => Err(crate::error::Error::Storage {
-            path: std::path::PathBuf::new(),
-            message: e.to_string(),
-        }),
+        Err(PageError::Sled(e)) => Err(store.storage(e)),
     }
 }
 
@@ -322,7 +320,7 @@ impl<'s> Checker<'s> {
         self.starts.push(start);
         let [time_pages, id_pages] = &mut self.pages;
         let has = |tree: &'static str, set: &PagedSet, pages: &mut PageCache, element: &[u8]| {
-            page_check(tree, set.contains_cached(element, pages))
+            page_check(store, tree, set.contains_cached(element, pages))
         };
         match has(
             "by_time",
@@ -363,7 +361,7 @@ impl<'s> Checker<'s> {
                 .or_insert((change.op.attr_kind(), seq));
         }
         for id in &event.corrects {
-            let target = match page_check("by_id", store.id_seq(id, head))? {
+            let target = match page_check(store, "by_id", store.id_seq(id, head))? {
                 Ok(target) => target,
                 Err(p) => return Ok(Err(p)),
             };
@@ -405,7 +403,7 @@ impl<'s> Checker<'s> {
     ) -> Result<Checked<u64>> {
         let mut n = 0;
         for element in set.iter() {
-            let element = match page_check(tree, element)? {
+            let element = match page_check(self.store, tree, element)? {
                 Ok(element) => element,
                 Err(p) => return Ok(Err(p)),
             };
@@ -433,7 +431,7 @@ impl<'s> Checker<'s> {
     fn check_by_id(&self, head: u64) -> Result<Checked<u64>> {
         let mut n = 0;
         for element in self.store.by_id.iter() {
-            let element = match page_check("by_id", element)? {
+            let element = match page_check(self.store, "by_id", element)? {
                 Ok(element) => element,
                 Err(p) => return Ok(Err(p)),
             };
@@ -570,6 +568,7 @@ impl<'s> Checker<'s> {
             for entity in event.entities() {
                 let mut has = |element: &[u8]| {
                     page_check(
+                        store,
                         "by_entity",
                         store.by_entity.contains_cached(element, &mut pages),
                     )
@@ -601,7 +600,7 @@ impl<'s> Checker<'s> {
         let mut n = 0;
         let mut seen = HashSet::new();
         for element in self.store.attrs.iter() {
-            let element = match page_check("attrs", element)? {
+            let element = match page_check(self.store, "attrs", element)? {
                 Ok(element) => element,
                 Err(p) => return Ok(Err(p)),
             };

@@ -19,7 +19,7 @@ use super::{
     Head, IdPolicy, META_HEAD, META_PENDING, Receipt, Store, encode_kind, keys, record, witness,
 };
 use crate::error::{Error, Result};
-use crate::event::{BatchCheck, Invalid, Located};
+use crate::event::{BatchCheck, Change, Event, Invalid, Located};
 
 /// How much memory a batch's `by_entity` elements may take before they are
 /// written (see [`Writer::push`]), unless the store says otherwise.
@@ -51,10 +51,7 @@ pub struct Writer<'s> {
     restore: Option<bool>,
     corrections: Vec<Correction>,
     /// Index elements of the staged records, written once at commit.
-    by_time: Elements,
-    by_id: Elements,
-    by_entity: Elements,
-    attrs: Elements,
+    elements: IndexElements,
     /// The earliest position in replay order this batch writes at: every
     /// checkpoint from there on must go.
     earliest: Option<[u8; 16]>,
@@ -94,15 +91,81 @@ impl Store {
             last_time: head.recorded_at,
             restore: None,
             corrections: Vec::new(),
-            by_time: Elements::default(),
-            by_id: Elements::default(),
-            by_entity: Elements::default(),
-            attrs: Elements::default(),
+            elements: IndexElements::default(),
             earliest: None,
             skipped: 0,
             staged: false,
             committed: false,
         })
+    }
+}
+
+/// The index elements of records, gathered to be written once, at the end
+/// of a batch or a reindex, so that each index page is written once. The
+/// entity index, the largest (its elements carry the changes), is written
+/// whenever its elements outgrow a budget instead, so a batch of any size
+/// holds at most that much of them (readers skip elements above their
+/// head, recovery removes them).
+#[derive(Default)]
+pub(super) struct IndexElements {
+    by_time: Elements,
+    by_id: Elements,
+    by_entity: Elements,
+    attrs: Elements,
+}
+
+impl IndexElements {
+    /// Adds the elements of `event`, record `seq`; `first_uses` are its
+    /// changes to attributes no record before it used. Returns how many.
+    pub(super) fn add<'e>(
+        &mut self,
+        event: &'e Event,
+        seq: u64,
+        first_uses: impl IntoIterator<Item = &'e Change>,
+    ) -> u64 {
+        self.by_time.push(&keys::time(event.at.start(), seq));
+        self.by_id.push(&keys::id(&event.id, seq));
+        let mut added = 2;
+        for entity in event.entities() {
+            self.by_entity
+                .push(&record::entity_element(event, entity, seq));
+            added += 1;
+        }
+        for change in first_uses {
+            let kind = encode_kind(change.op.attr_kind());
+            self.attrs
+                .push(&keys::attr_element(&change.entity, &change.attr, kind, seq));
+            added += 1;
+        }
+        added
+    }
+
+    /// Writes the entity index's elements if they outgrow the budget.
+    pub(super) fn spill(&mut self, store: &Store) -> Result<()> {
+        if self.by_entity.footprint() > store.entity_elements_budget() {
+            let elements = std::mem::take(&mut self.by_entity);
+            store
+                .by_entity
+                .insert_sorted(&elements.sorted())
+                .map_err(|e| store.page_error("by_entity", e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes every element gathered.
+    pub(super) fn write(self, store: &Store) -> Result<()> {
+        for (name, set, elements) in [
+            ("by_time", &store.by_time, self.by_time),
+            ("by_id", &store.by_id, self.by_id),
+            ("by_entity", &store.by_entity, self.by_entity),
+            ("attrs", &store.attrs, self.attrs),
+        ] {
+            if !elements.is_empty() {
+                set.insert_sorted(&elements.sorted())
+                    .map_err(|e| store.page_error(name, e))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,52 +319,17 @@ impl Writer<'_> {
             }
             self.prev_hash = hash;
             records.push(bytes);
-            let start = event.at.start();
-            let position = keys::time(start, seq);
-            self.by_time.push(&position);
-            self.lands_at(position);
-            self.by_id.push(&keys::id(&event.id, seq));
-            for entity in event.entities() {
-                self.by_entity
-                    .push(&record::entity_element(event, entity, seq));
-            }
-            for change in first_uses.iter().map(|&i| &event.changes[i]) {
-                let kind = encode_kind(change.op.attr_kind());
-                self.attrs
-                    .push(&keys::attr_element(&change.entity, &change.attr, kind, seq));
-            }
+            self.lands_at(keys::time(event.at.start(), seq));
+            let first_uses = first_uses.iter().map(|&i| &event.changes[i]);
+            self.elements.add(event, seq, first_uses);
         }
         store
             .log
             .append(first, &records)
             .map_err(|e| store.log_error(e))?;
-        // The entity index is the largest: once its elements outgrow a
-        // budget they are written, so a batch of any size holds at most that
-        // much of them (readers skip elements above their head, recovery
-        // removes them). The other indexes are checked against during the
-        // batch and wait for the commit.
-        store.spill_entity_elements(&mut self.by_entity)
-    }
-
-    /// Writes the index elements of every staged record.
-    fn write_indexes(&mut self) -> Result<()> {
-        let store = self.store;
-        for (name, set, elements) in [
-            ("by_time", &store.by_time, std::mem::take(&mut self.by_time)),
-            ("by_id", &store.by_id, std::mem::take(&mut self.by_id)),
-            (
-                "by_entity",
-                &store.by_entity,
-                std::mem::take(&mut self.by_entity),
-            ),
-            ("attrs", &store.attrs, std::mem::take(&mut self.attrs)),
-        ] {
-            if !elements.is_empty() {
-                set.insert_sorted(&elements.sorted())
-                    .map_err(|e| store.page_error(name, e))?;
-            }
-        }
-        Ok(())
+        // The other indexes are checked against during the batch and wait
+        // for the commit.
+        self.elements.spill(store)
     }
 
     /// Notes that the batch changes what replay finds at `position`.
@@ -430,7 +458,7 @@ impl Writer<'_> {
             self.committed = true;
             return Ok(receipt);
         }
-        self.write_indexes()?;
+        std::mem::take(&mut self.elements).write(store)?;
         self.write_corrections()?;
         // Checkpoints that no longer hold go before the batch is visible.
         if let Some(earliest) = self.earliest {
