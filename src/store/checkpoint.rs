@@ -41,6 +41,7 @@
 //! and body in one value under the bare position, version 2 split one body
 //! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustc_hash::FxHashMap as HashMap;
@@ -75,6 +76,9 @@ const MAX_RUNS: usize = 4;
 
 /// Events between two checkpoints, unless the store says otherwise.
 pub const DEFAULT_EVERY: u64 = 50_000;
+
+/// Every stored checkpoint header, (key, value), in key order.
+pub(super) type StoredHeaders = Arc<[(sled::IVec, sled::IVec)]>;
 
 /// What a query needs to know before it decodes a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -542,9 +546,43 @@ impl Store {
             slots: body.slots,
         };
         batch.insert(header_key(position), &encode_header(header, layout)[..]);
-        self.checkpoints
-            .apply_batch(batch)
-            .map_err(|e| self.storage(e))
+        self.apply_to_checkpoints(batch)
+    }
+
+    /// Applies `batch` to the `checkpoints` tree.
+    fn apply_to_checkpoints(&self, batch: sled::Batch) -> Result<()> {
+        let applied = self.checkpoints.apply_batch(batch);
+        self.forget_checkpoint_headers();
+        applied.map_err(|e| self.storage(e))
+    }
+
+    /// Every stored checkpoint header (key, value), in order; read once
+    /// and kept until the tree is written. A header kept after it changed
+    /// is no risk: [`Store::checkpoint_for`] checks the one it uses against
+    /// the tree, and one written since is only a nearer one missed.
+    fn stored_headers(&self) -> Result<StoredHeaders> {
+        let mut kept = self
+            .checkpoint_headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(headers) = &*kept {
+            return Ok(headers.clone());
+        }
+        let headers: StoredHeaders = self
+            .checkpoints
+            .scan_prefix([HEADERS])
+            .collect::<sled::Result<_>>()
+            .map_err(|e| self.storage(e))?;
+        *kept = Some(headers.clone());
+        Ok(headers)
+    }
+
+    /// Forgets the kept checkpoint headers: the tree was written.
+    pub(super) fn forget_checkpoint_headers(&self) {
+        *self
+            .checkpoint_headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// Every checkpoint header of the current layout, in replay order:
@@ -643,9 +681,7 @@ impl Store {
                 batch.remove(key);
             }
         }
-        self.checkpoints
-            .apply_batch(batch)
-            .map_err(|e| self.storage(e))
+        self.apply_to_checkpoints(batch)
     }
 
     /// Removes every checkpoint of an earlier layout (which only a store of
@@ -666,9 +702,7 @@ impl Store {
                 batch.remove(key);
             }
         }
-        self.checkpoints
-            .apply_batch(batch)
-            .map_err(|e| self.storage(e))
+        self.apply_to_checkpoints(batch)
     }
 
     /// The nearest checkpoint that may serve `query` in a snapshot at
@@ -683,9 +717,10 @@ impl Store {
         alongside: impl Fn(&[u8]) -> T,
     ) -> Result<Option<(Vec<u8>, Resume, T)>> {
         let before = header_key(&keys::time(query.end(), 0));
-        for entry in self.checkpoints.range(vec![HEADERS]..before).rev() {
-            let (key, bytes) = entry.map_err(|e| self.storage(e))?;
-            let Some((position, header, layout)) = read_header(&key, &bytes)? else {
+        let headers = self.stored_headers()?;
+        let below = headers.partition_point(|(key, _)| key[..] < before[..]);
+        for (key, bytes) in headers[..below].iter().rev() {
+            let Some((position, header, layout)) = read_header(key, bytes)? else {
                 continue;
             };
             if header.max_end > query.end() || header.requires > head {
@@ -713,7 +748,12 @@ impl Store {
             // A write in another thread may have removed it meanwhile (it
             // landed before it), or even built another in its place: then
             // one further back may serve.
-            let unchanged = self.checkpoints.get(&key).map_err(|e| self.storage(e))? == Some(bytes);
+            let unchanged = self
+                .checkpoints
+                .get(key)
+                .map_err(|e| self.storage(e))?
+                .as_ref()
+                == Some(bytes);
             match body {
                 Ok(resume) if unchanged => return Ok(Some((position, resume, beside))),
                 Err(e) if unchanged => return Err(e),

@@ -108,7 +108,10 @@ fn map_side_by_side<T: Sync, R: Send + Sync>(
 pub const FORMAT_VERSION: u32 = 3;
 
 /// sled's page cache; its default (1 GiB) is far more than chronik needs.
-const CACHE_BYTES: u64 = 64 << 20;
+/// Entity queries at random dates over a million events touch about 90 MiB
+/// of checkpoints and entity index: at 64 MiB, a fifth of their time went
+/// to reading back what the cache had let go (BENCHMARKS.md).
+const CACHE_BYTES: u64 = 128 << 20;
 
 /// The sled trees of a store.
 const TREES: [&[u8]; 8] = [
@@ -255,6 +258,9 @@ pub struct Store {
     /// The `corrected` tree, read once and kept until it is written
     /// (every snapshot needs it; reading it costs more than an entity query).
     corrections: Mutex<Option<Arc<Corrections>>>,
+    /// The checkpoint headers (key, value), read once and kept until the
+    /// `checkpoints` tree is written (see [`Store::checkpoint_for`]).
+    checkpoint_headers: Mutex<Option<checkpoint::StoredHeaders>>,
     /// chronik's own lock on the store, held while sled is open (declared
     /// last: released after sled has closed).
     _lock: std::fs::File,
@@ -313,6 +319,7 @@ impl Store {
             writer: Mutex::new(()),
             reads: AtomicU64::new(0),
             corrections: Mutex::new(None),
+            checkpoint_headers: Mutex::new(None),
             _lock: lock,
         };
         // The format first (a newer one may keep its head elsewhere), then

@@ -415,19 +415,27 @@ impl PagedSet {
     /// The elements from `from` (inclusive) up to `to` (exclusive, or the
     /// end), in order.
     pub fn range(&self, from: &[u8], to: Option<&[u8]>) -> Range {
-        // The range reads the first page itself: only its key is needed.
-        let start = match self.stored_page_for(from) {
-            Ok(Some((key, _))) => Bound::Included(key),
-            Ok(None) => Bound::Unbounded,
-            Err(e) => return Range::failed(PageError::Sled(e)),
-        };
-        Range {
-            pages: Some(self.tree.range::<IVec, _>((start, Bound::Unbounded))),
+        let mut range = Range {
+            pages: None,
             current: None,
             from: from.to_vec(),
             to: to.map(<[u8]>::to_vec),
+            last: None,
             error: None,
-        }
+        };
+        // The first page is the one found for `from`; the others follow it.
+        let start = match self.stored_page_for(from) {
+            Ok(Some((key, stored))) => {
+                if let Err(e) = range.enter(key.clone(), stored) {
+                    return Range::failed(e);
+                }
+                Bound::Excluded(key)
+            }
+            Ok(None) => Bound::Unbounded,
+            Err(e) => return Range::failed(PageError::Sled(e)),
+        };
+        range.pages = Some(self.tree.range::<IVec, _>((start, Bound::Unbounded)));
+        range
     }
 
     /// Every element, in order.
@@ -466,6 +474,8 @@ pub struct Range {
     current: Option<(IVec, std::vec::IntoIter<(usize, usize)>)>,
     from: Vec<u8>,
     to: Option<Vec<u8>>,
+    /// The element returned last.
+    last: Option<IVec>,
     error: Option<PageError>,
 }
 
@@ -476,8 +486,36 @@ impl Range {
             current: None,
             from: Vec::new(),
             to: None,
+            last: None,
             error: Some(e),
         }
+    }
+}
+
+impl Range {
+    /// Makes the page stored under `key` the current one, from its first
+    /// element at or after `from` and after the last one returned (a
+    /// write in another thread may have split a page meanwhile, so the
+    /// next page can repeat the end of the last).
+    fn enter(&mut self, key: IVec, stored: IVec) -> Result<(), PageError> {
+        let bytes = open(&key, stored)?;
+        let spans = elements(&bytes).map_err(|BadPage| PageError::Bad(key))?;
+        let first = spans.partition_point(|&(at, len)| {
+            let element = &bytes[at..at + len];
+            element < &self.from[..] || self.last.as_deref().is_some_and(|last| element <= last)
+        });
+        let mut spans = spans.into_iter();
+        if first > 0 {
+            spans.nth(first - 1);
+        }
+        self.current = Some((bytes, spans));
+        Ok(())
+    }
+
+    /// Ends the range.
+    fn end(&mut self) {
+        self.pages = None;
+        self.current = None;
     }
 }
 
@@ -486,45 +524,42 @@ impl Iterator for Range {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(e) = self.error.take() {
-            self.pages = None;
+            self.end();
             return Some(Err(e));
         }
         loop {
             if let Some((page, spans)) = &mut self.current {
-                for (at, len) in spans.by_ref() {
-                    let element = &page[at..at + len];
-                    if element < &self.from[..] {
-                        continue;
-                    }
-                    if self.to.as_deref().is_some_and(|to| element >= to) {
-                        self.pages = None;
-                        self.current = None;
+                if let Some((at, len)) = spans.next() {
+                    if self
+                        .to
+                        .as_deref()
+                        .is_some_and(|to| page[at..at + len] >= *to)
+                    {
+                        self.end();
                         return None;
                     }
-                    return Some(Ok(page.subslice(at, len)));
+                    let element = page.subslice(at, len);
+                    self.last = Some(element.clone());
+                    return Some(Ok(element));
                 }
                 self.current = None;
             }
             let (key, stored) = match self.pages.as_mut()?.next()? {
                 Ok(page) => page,
                 Err(e) => {
-                    self.pages = None;
+                    self.end();
                     return Some(Err(PageError::Sled(e)));
                 }
             };
-            let bytes = match open(&key, stored) {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    self.pages = None;
-                    return Some(Err(e));
-                }
-            };
-            match elements(&bytes) {
-                Ok(spans) => self.current = Some((bytes, spans.into_iter())),
-                Err(BadPage) => {
-                    self.pages = None;
-                    return Some(Err(PageError::Bad(key)));
-                }
+            // A page's key is its first element: a page that starts at or
+            // after the end of the range is not opened.
+            if self.to.as_deref().is_some_and(|to| key[..] >= *to) {
+                self.end();
+                return None;
+            }
+            if let Err(e) = self.enter(key, stored) {
+                self.end();
+                return Some(Err(e));
             }
         }
     }
@@ -576,6 +611,29 @@ mod tests {
         assert!(batches.get() > 1, "{} batches", batches.get());
         assert!(set.tree().len() > 2 * pages_before);
         assert_eq!(all(&set).len(), 180_000);
+    }
+
+    #[test]
+    fn a_range_never_repeats_an_element_when_its_page_splits_meanwhile() {
+        let (_dir, set) = set();
+        let old: Vec<[u8; 8]> = (0u64..2_000).map(|i| (i * 4).to_be_bytes()).collect();
+        set.insert_sorted(&old).unwrap();
+        let mut range = set.range(&[], None);
+        let first = range.next().unwrap().unwrap().to_vec();
+        // The first page splits: the pages after it now repeat its end.
+        let pages_before = set.pages();
+        let new: Vec<[u8; 8]> = (0u64..1_000).map(|i| (i * 4 + 1).to_be_bytes()).collect();
+        set.insert_sorted(&new).unwrap();
+        assert!(set.pages() > pages_before, "no page split");
+        let rest: Vec<Vec<u8>> = range.map(|e| e.unwrap().to_vec()).collect();
+        let got: Vec<Vec<u8>> = std::iter::once(first).chain(rest).collect();
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "repeated or out of order"
+        );
+        for element in &old {
+            assert!(got.binary_search(&element.to_vec()).is_ok());
+        }
     }
 
     #[test]

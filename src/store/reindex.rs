@@ -42,6 +42,7 @@ impl Store {
             tree.clear().map_err(sled_err)?;
         }
         self.forget_corrections();
+        self.forget_checkpoint_headers();
         let head = self.head()?.seq;
         let mut elements = IndexElements::default();
         let mut seen_attrs: HashSet<Vec<u8>> = HashSet::new();

@@ -777,6 +777,54 @@ fn checkpointed() -> (tempfile::TempDir, Store) {
 }
 
 #[test]
+fn queries_start_from_checkpoints_built_after_the_last_query() {
+    let (_dir, store) = fresh();
+    store.set_checkpoint_interval(10);
+    let year = |n: usize| -> Vec<Located> {
+        (0..20)
+            .map(|i| {
+                event(
+                    &format!("n{n}-{i}"),
+                    &format!("{}", 2020 + n),
+                    &[("x.v", set(i))],
+                )
+            })
+            .collect()
+    };
+    let reads_for_whole_state = |store: &Store| {
+        let before = store.records_read();
+        store
+            .latest()
+            .unwrap()
+            .state(AsOf::new(w("2040")), &[])
+            .unwrap();
+        store.records_read() - before
+    };
+    // Each batch of two intervals ends in a checkpoint, so the state after
+    // it is read from that checkpoint alone, whichever checkpoints the
+    // query before saw.
+    for n in 0..4 {
+        append(&store, &year(n));
+        assert_eq!(reads_for_whole_state(&store), 0, "after batch {n}");
+    }
+    // A backdated event removes every checkpoint after it, and they are
+    // built again: the query uses the new ones, and answers as a replay
+    // from the start does.
+    append(&store, &[event("back", "2019", &[("x.v", set(-1))])]);
+    assert_eq!(reads_for_whole_state(&store), 1);
+    let snapshot = store.latest().unwrap();
+    for at in ["2019", "2021", "2040"] {
+        let query = AsOf::new(w(at));
+        assert_eq!(
+            snapshot.state(query, &[]).unwrap(),
+            snapshot.state_from_start(query).unwrap()
+        );
+    }
+    store.reindex().unwrap();
+    assert_eq!(reads_for_whole_state(&store), 1, "after a reindex");
+}
+
+#[test]
 fn checkpoints_are_built_and_verified() {
     let (_dir, store) = checkpointed();
     let positions = store.checkpoint_positions().unwrap();
