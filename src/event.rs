@@ -709,7 +709,7 @@ impl BatchCheck {
                 "id",
                 format!(
                     "one event too many: a batch holds at most {} events",
-                    u32::MAX
+                    u64::from(u32::MAX) + 1
                 ),
             ));
         }

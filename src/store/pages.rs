@@ -420,6 +420,7 @@ impl PagedSet {
             current: None,
             from: from.to_vec(),
             to: to.map(<[u8]>::to_vec),
+            returned: None,
             last: None,
             error: None,
         };
@@ -474,7 +475,9 @@ pub struct Range {
     current: Option<(IVec, std::vec::IntoIter<(usize, usize)>)>,
     from: Vec<u8>,
     to: Option<Vec<u8>>,
-    /// The element returned last.
+    /// Where in the current page the element returned last is.
+    returned: Option<(usize, usize)>,
+    /// The last element returned from the pages before the current one.
     last: Option<IVec>,
     error: Option<PageError>,
 }
@@ -486,6 +489,7 @@ impl Range {
             current: None,
             from: Vec::new(),
             to: None,
+            returned: None,
             last: None,
             error: Some(e),
         }
@@ -494,9 +498,9 @@ impl Range {
 
 impl Range {
     /// Makes the page stored under `key` the current one, from its first
-    /// element at or after `from` and after the last one returned (a
-    /// write in another thread may have split a page meanwhile, so the
-    /// next page can repeat the end of the last).
+    /// element at or after `from` and after the last one returned from the
+    /// pages before (a write in another thread may have split a page
+    /// meanwhile, so the next page can repeat the end of the last).
     fn enter(&mut self, key: IVec, stored: IVec) -> Result<(), PageError> {
         let bytes = open(&key, stored)?;
         let spans = elements(&bytes).map_err(|BadPage| PageError::Bad(key))?;
@@ -538,9 +542,11 @@ impl Iterator for Range {
                         self.end();
                         return None;
                     }
-                    let element = page.subslice(at, len);
-                    self.last = Some(element.clone());
-                    return Some(Ok(element));
+                    self.returned = Some((at, len));
+                    return Some(Ok(page.subslice(at, len)));
+                }
+                if let Some((at, len)) = self.returned.take() {
+                    self.last = Some(page.subslice(at, len));
                 }
                 self.current = None;
             }
@@ -634,6 +640,34 @@ mod tests {
         for element in &old {
             assert!(got.binary_search(&element.to_vec()).is_ok());
         }
+    }
+
+    #[test]
+    fn a_range_does_not_open_the_page_at_its_end() {
+        let (_dir, set) = set();
+        let items: Vec<[u8; 8]> = (0u64..5_000).map(u64::to_be_bytes).collect();
+        set.insert_sorted(&items).unwrap();
+        let keys: Vec<IVec> = set.tree.iter().keys().map(Result::unwrap).collect();
+        assert!(keys.len() > 2, "{} pages", keys.len());
+        // The second page no longer decompresses: a range that ends at its
+        // first element never opens it, one that ends after does.
+        let stored = set.tree.get(&keys[1]).unwrap().unwrap();
+        set.tree
+            .insert(&keys[1], &stored[..stored.len() - 3])
+            .unwrap();
+        let got: Vec<IVec> = set
+            .range(&keys[0], Some(&keys[1]))
+            .map(Result::unwrap)
+            .collect();
+        let expected: Vec<&[u8]> = items
+            .iter()
+            .map(|i| &i[..])
+            .take_while(|i| *i < &keys[1][..])
+            .collect();
+        assert_eq!(got.iter().map(|e| &e[..]).collect::<Vec<_>>(), expected);
+        let mut past = keys[1].to_vec();
+        past.push(0);
+        assert!(set.range(&keys[0], Some(&past)).any(|e| e.is_err()));
     }
 
     #[test]

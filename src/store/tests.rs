@@ -759,6 +759,14 @@ fn verify_catches_missing_and_stray_index_entries() {
     assert!(p.what.contains("the log ends before the head (3)"), "{p}");
 }
 
+/// Writes the `checkpoints` tree directly, as only a test does, then makes
+/// the store forget the checkpoint headers it kept, as its own writes do.
+fn write_checkpoints<T>(store: &Store, write: impl FnOnce(&sled::Tree) -> T) -> T {
+    let written = write(&store.checkpoints);
+    store.forget_checkpoint_headers();
+    written
+}
+
 /// A store with checkpoints every two events, over several batches.
 fn checkpointed() -> (tempfile::TempDir, Store) {
     let (dir, store) = rich();
@@ -862,7 +870,7 @@ fn problems_of_the_log_and_indexes_come_before_those_of_checkpoints() {
 #[test]
 fn a_checkpoint_build_that_cannot_read_an_event_fails_and_builds_nothing() {
     let (_dir, store) = checkpointed();
-    store.checkpoints.clear().unwrap();
+    write_checkpoints(&store, |t| t.clear()).unwrap();
     // The log's only page: no event reads, in the thread that reads ahead.
     tamper::remove_record(&store, 1);
     let err = store.build_checkpoints(true).unwrap_err();
@@ -919,18 +927,18 @@ fn a_checkpoint_chunk_without_its_header_is_found() {
     let mut orphan = vec![b'c'];
     orphan.extend_from_slice(&keys::time(i64::MAX / 2, 1));
     assert!(!positions.iter().any(|p| orphan[1..17] == p[..]));
-    store.checkpoints.insert(orphan.clone(), &b"x"[..]).unwrap();
+    write_checkpoints(&store, |t| t.insert(orphan.clone(), &b"x"[..])).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
     assert!(p.what.contains("chunks do not match"), "{p}");
     // Also when no checkpoint is left at all.
-    store.checkpoints.clear().unwrap();
-    store.checkpoints.insert(orphan, &b"x"[..]).unwrap();
+    write_checkpoints(&store, |t| t.clear()).unwrap();
+    write_checkpoints(&store, |t| t.insert(orphan, &b"x"[..])).unwrap();
     let p = problem(&store);
     assert!(p.what.contains("chunks do not match"), "{p}");
     // And an entry that is neither a header nor a chunk.
-    store.checkpoints.clear().unwrap();
-    store.checkpoints.insert(&b"zz"[..], &b"x"[..]).unwrap();
+    write_checkpoints(&store, |t| t.clear()).unwrap();
+    write_checkpoints(&store, |t| t.insert(&b"zz"[..], &b"x"[..])).unwrap();
     let p = problem(&store);
     assert!(p.what.contains("neither a header nor a chunk"), "{p}");
 }
@@ -954,17 +962,11 @@ fn checkpoints_of_earlier_layouts_are_ignored_then_replaced() {
     let v2_header = |position: &[u8]| [&[b'h'][..], position].concat();
     let v2_part = |position: &[u8]| [&[b'p'][..], position, &0u32.to_be_bytes()].concat();
     let legacy = |store: &Store| {
-        store
-            .checkpoints
-            .insert(&positions[1][..], &b"\x01old"[..])
-            .unwrap();
+        write_checkpoints(store, |t| t.insert(&positions[1][..], &b"\x01old"[..])).unwrap();
         let mut header = vec![2u8];
         header.extend_from_slice(&[0; 28]);
-        store.checkpoints.insert(v2_header(&old), header).unwrap();
-        store
-            .checkpoints
-            .insert(v2_part(&old), &b"old"[..])
-            .unwrap();
+        write_checkpoints(store, |t| t.insert(v2_header(&old), header)).unwrap();
+        write_checkpoints(store, |t| t.insert(v2_part(&old), &b"old"[..])).unwrap();
     };
     let gone = |store: &Store| {
         assert!(store.checkpoints.get(&positions[1][..]).unwrap().is_none());
@@ -987,7 +989,7 @@ fn checkpoints_of_earlier_layouts_are_ignored_then_replaced() {
     // Only entries of earlier layouts: the first write makes every
     // checkpoint anew.
     tamper::set_format_version(&store, 2);
-    store.checkpoints.clear().unwrap();
+    write_checkpoints(&store, |t| t.clear()).unwrap();
     legacy(&store);
     assert_eq!(at(&store), expected);
     store.verify().unwrap().unwrap();
@@ -1246,10 +1248,10 @@ fn a_chunk_that_holds_entities_outside_its_range_is_found() {
     let chunks = chunks_of(&store, &position);
     // The second chunk, stored under a key after its first entity.
     let (key, value) = &chunks[1];
-    store.checkpoints.remove(key).unwrap();
+    write_checkpoints(&store, |t| t.remove(key)).unwrap();
     let mut moved = key.to_vec();
     moved.extend_from_slice(b"~");
-    store.checkpoints.insert(moved, value).unwrap();
+    write_checkpoints(&store, |t| t.insert(moved, value)).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
     assert!(p.what.contains("holds entities outside its range"), "{p}");
@@ -1258,20 +1260,19 @@ fn a_chunk_that_holds_entities_outside_its_range_is_found() {
 #[test]
 fn a_checkpoint_header_that_does_not_match_its_chunks_is_found() {
     let (_dir, store) = chunked();
+    // A query first, so that the store keeps the headers it read.
+    let query = AsOf::new(w("2006"));
+    store.latest().unwrap().state(query, &[]).unwrap();
     let position = store.checkpoint_positions().unwrap()[1].clone();
     let key = [&[b'h'][..], &position].concat();
     let mut header = store.checkpoints.get(&key).unwrap().unwrap().to_vec();
     // The number of attributes, the last four bytes: far more than stored.
     header[29..33].copy_from_slice(&u32::MAX.to_be_bytes());
-    store.checkpoints.insert(&key, header).unwrap();
+    write_checkpoints(&store, |t| t.insert(&key, header)).unwrap();
     let p = problem(&store);
     assert_eq!(p.tree, "checkpoints");
     assert!(p.what.contains("header does not match its chunks"), "{p}");
-    let err = store
-        .latest()
-        .unwrap()
-        .state(AsOf::new(w("2006")), &[])
-        .unwrap_err();
+    let err = store.latest().unwrap().state(query, &[]).unwrap_err();
     assert!(matches!(err, Error::Corrupt(_)), "{err}");
 }
 
@@ -1290,7 +1291,7 @@ fn reindex_rebuilds_every_index_and_answers_the_same() {
         .map(|d| at(&store, d))
         .collect();
     tamper::remove_index_entry(&store, "by_entity", 2);
-    store.checkpoints.clear().unwrap();
+    write_checkpoints(&store, |t| t.clear()).unwrap();
     assert!(store.verify().unwrap().is_err());
     let done = store.reindex().unwrap();
     assert_eq!((done.records, done.checkpoints), (10, 5));
