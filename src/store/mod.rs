@@ -30,6 +30,7 @@ mod log;
 mod pages;
 pub mod record;
 mod reindex;
+mod runs;
 mod snapshot;
 mod verify;
 mod witness;
@@ -347,7 +348,7 @@ impl Store {
     }
 
     /// Sets how many bytes of entity index elements a batch holds before it
-    /// writes them (tests set it low to exercise those writes).
+    /// spills them to a run (tests set it low to exercise the runs).
     pub fn set_entity_elements_budget(&self, bytes: usize) {
         self.entity_elements_budget
             .store(bytes as u64, Ordering::Relaxed);

@@ -58,8 +58,8 @@ impl Store {
             if !event.corrects.is_empty() {
                 corrections.push((seq, event.corrects.clone()));
             }
-            // As in a batch, the entity index is written whenever its
-            // elements outgrow the budget.
+            // As in a batch, the entity index's elements are spilled to
+            // runs whenever they outgrow the budget.
             elements.spill(self)?;
         }
         elements.write(self)?;

@@ -15,6 +15,7 @@ use std::sync::MutexGuard;
 use chrono::{DateTime, Utc};
 
 use super::pages::Elements;
+use super::runs::Runs;
 use super::{
     Head, IdPolicy, META_HEAD, META_PENDING, Receipt, Store, encode_kind, keys, record, witness,
 };
@@ -22,7 +23,8 @@ use crate::error::{Error, Result};
 use crate::event::{BatchCheck, Change, Event, Invalid, Located};
 
 /// How much memory a batch's `by_entity` elements may take before they are
-/// written (see [`Writer::push`]), unless the store says otherwise.
+/// spilled to a run (see [`IndexElements::spill`]), unless the store says
+/// otherwise.
 pub const ENTITY_ELEMENTS_BUDGET: usize = 48 << 20;
 
 /// An event of the batch that corrects others: its seq, id, targets and origin.
@@ -102,15 +104,16 @@ impl Store {
 
 /// The index elements of records, gathered to be written once, at the end
 /// of a batch or a reindex, so that each index page is written once. The
-/// entity index, the largest (its elements carry the changes), is written
-/// whenever its elements outgrow a budget instead, so a batch of any size
-/// holds at most that much of them (readers skip elements above their
-/// head, recovery removes them).
+/// entity index's, the largest (they carry the changes), are spilled to a
+/// temporary file in sorted runs whenever they outgrow a budget, so a batch
+/// of any size holds at most that much of them in memory; the runs are
+/// merged when the index is written ([`super::runs`]).
 #[derive(Default)]
 pub(super) struct IndexElements {
     by_time: Elements,
     by_id: Elements,
     by_entity: Elements,
+    by_entity_runs: Runs,
     attrs: Elements,
 }
 
@@ -140,14 +143,20 @@ impl IndexElements {
         added
     }
 
-    /// Writes the entity index's elements if they outgrow the budget.
+    /// Whether no entity index elements were spilled to a run.
+    #[cfg(test)]
+    pub(super) fn spilled_nothing(&self) -> bool {
+        self.by_entity_runs.is_empty()
+    }
+
+    /// Spills the entity index's elements to a run if they outgrow the
+    /// budget.
     pub(super) fn spill(&mut self, store: &Store) -> Result<()> {
         if self.by_entity.footprint() > store.entity_elements_budget() {
             let elements = std::mem::take(&mut self.by_entity);
-            store
-                .by_entity
-                .insert_sorted(&elements.sorted())
-                .map_err(|e| store.page_error("by_entity", e))?;
+            self.by_entity_runs
+                .spill(store.path(), &elements.sorted())
+                .map_err(|source| spill_error(store, source))?;
         }
         Ok(())
     }
@@ -157,7 +166,6 @@ impl IndexElements {
         for (name, set, elements) in [
             ("by_time", &store.by_time, self.by_time),
             ("by_id", &store.by_id, self.by_id),
-            ("by_entity", &store.by_entity, self.by_entity),
             ("attrs", &store.attrs, self.attrs),
         ] {
             if !elements.is_empty() {
@@ -165,7 +173,35 @@ impl IndexElements {
                     .map_err(|e| store.page_error(name, e))?;
             }
         }
-        Ok(())
+        let rest = self.by_entity.sorted();
+        if self.by_entity_runs.is_empty() {
+            if !rest.is_empty() {
+                store
+                    .by_entity
+                    .insert_sorted(&rest)
+                    .map_err(|e| store.page_error("by_entity", e))?;
+            }
+            return Ok(());
+        }
+        // The runs and the rest, merged, written in sorted chunks.
+        let mut failed = None;
+        self.by_entity_runs
+            .merge_with(&rest, |chunk| {
+                store.by_entity.insert_sorted(chunk).map_err(|e| {
+                    failed = Some(store.page_error("by_entity", e));
+                    std::io::Error::other("the entity index could not be written")
+                })
+            })
+            .map_err(|source| failed.take().unwrap_or_else(|| spill_error(store, source)))
+    }
+}
+
+/// A failure to write or read back the entity index's spilled runs.
+fn spill_error(store: &Store, source: std::io::Error) -> Error {
+    Error::Io {
+        action: "spill the entity index's elements to a temporary file in",
+        path: store.path().to_path_buf(),
+        source,
     }
 }
 
@@ -181,6 +217,12 @@ fn input(located: &Located, invalid: Invalid) -> Error {
 }
 
 impl Writer<'_> {
+    /// Whether the batch has spilled none of its entity index elements.
+    #[cfg(test)]
+    pub(super) fn spilled_nothing(&self) -> bool {
+        self.elements.spilled_nothing()
+    }
+
     /// Checks the next events of the batch and stages the new ones.
     pub fn push(&mut self, chunk: &[Located]) -> Result<()> {
         let store = self.store;
