@@ -520,8 +520,8 @@ fn check(case: &Case) -> Result<(), TestCaseError> {
     let store = Store::open(&dir.path().join("s"), OpenMode::CreateIfMissing).unwrap();
     // Checkpoints every few events, so that queries start from them.
     store.set_checkpoint_interval(case.checkpoint_every);
-    // In half the cases, batches write their entity index elements before
-    // they commit, as large ones do.
+    // In half the cases, batches spill their entity index elements to runs
+    // before they commit, as large ones do.
     if case.events.len().is_multiple_of(2) {
         store.set_entity_elements_budget(0);
     }

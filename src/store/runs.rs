@@ -26,9 +26,13 @@ const BLOCK_BYTES: usize = 64 << 10;
 /// The most a block may hold once decompressed (one element may make a
 /// block larger than [`BLOCK_BYTES`]).
 const BLOCK_LIMIT: usize = 1 << 30;
-/// The runs merged at once: more are first merged into one, so that a
-/// merge holds at most this many blocks.
-const MAX_RUNS: usize = 16;
+/// The runs kept at most: the next spill merges them all into one, in a
+/// new file, so that a merge holds at most this many blocks.
+const MAX_RUNS: usize = 64;
+/// A merge hands out its elements in chunks of at most this many ...
+const CHUNK_ELEMENTS: usize = 1 << 16;
+/// ... and about this many bytes.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// Sorted runs of elements in a temporary file.
 #[derive(Default)]
@@ -46,29 +50,30 @@ impl Runs {
     }
 
     /// Adds a run of `sorted` elements (sorted, each once), creating the
-    /// file in `dir` at the first. Once there are [`MAX_RUNS`], the runs
-    /// so far are merged into this one as it is written.
+    /// file in `dir` at the first. Once there are [`MAX_RUNS`], the runs so
+    /// far and this one are merged into one run in a new file, which
+    /// replaces the old. Nothing changes if it fails.
     pub fn spill(&mut self, dir: &Path, sorted: &[&[u8]]) -> io::Result<()> {
-        if self.file.is_none() {
-            self.file = Some(tempfile::tempfile_in(dir)?);
+        match &self.file {
+            Some(file) if self.runs.len() < MAX_RUNS => {
+                let end = write_run(file, self.end, |writer| {
+                    sorted.iter().try_for_each(|e| writer.push(e))
+                })?;
+                self.runs.push((self.end, end));
+                self.end = end;
+            }
+            old => {
+                let file = tempfile::tempfile_in(dir)?;
+                let end = write_run(&file, 0, |writer| {
+                    merge(old.as_ref(), &self.runs, sorted, |chunk| {
+                        chunk.iter().try_for_each(|e| writer.push(e))
+                    })
+                })?;
+                self.file = Some(file);
+                self.runs = vec![(0, end)];
+                self.end = end;
+            }
         }
-        let file = self.file.as_ref().expect("just made");
-        let start = self.end;
-        let mut writer = BlockWriter {
-            file,
-            end: start,
-            block: Vec::new(),
-        };
-        if self.runs.len() + 1 >= MAX_RUNS {
-            merge(Some(file), &self.runs, sorted, |chunk| {
-                chunk.iter().try_for_each(|e| writer.push(e))
-            })?;
-            self.runs.clear();
-        } else {
-            sorted.iter().try_for_each(|e| writer.push(e))?;
-        }
-        self.end = writer.finish()?;
-        self.runs.push((start, self.end));
         Ok(())
     }
 
@@ -81,6 +86,22 @@ impl Runs {
     ) -> io::Result<()> {
         merge(self.file.as_ref(), &self.runs, rest, out)
     }
+}
+
+/// Writes a run from `start` in `file`, with what `fill` pushes; returns
+/// where it ends.
+fn write_run(
+    file: &File,
+    start: u64,
+    fill: impl FnOnce(&mut BlockWriter) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut writer = BlockWriter {
+        file,
+        end: start,
+        block: Vec::new(),
+    };
+    fill(&mut writer)?;
+    writer.finish()
 }
 
 /// Appends elements to the file in blocks, each a length (u64 BE), a byte
@@ -129,7 +150,6 @@ fn merge(
     rest: &[&[u8]],
     mut out: impl FnMut(&[&[u8]]) -> io::Result<()>,
 ) -> io::Result<()> {
-    const CHUNK: usize = 1 << 16;
     let mut readers: Vec<RunReader> = match file {
         Some(file) => runs
             .iter()
@@ -149,7 +169,8 @@ fn merge(
     if let Some(element) = rest.next() {
         heap.push(Reverse((element.to_vec(), from_rest)));
     }
-    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    let mut chunk: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0;
     // The last element of the chunks given so far.
     let mut given: Option<Vec<u8>> = None;
     let mut give = |chunk: &mut Vec<Vec<u8>>, given: &mut Option<Vec<u8>>| {
@@ -169,10 +190,12 @@ fn merge(
             heap.push(Reverse((next, source)));
         }
         if chunk.last().or(given.as_ref()) != Some(&element) {
+            bytes += element.len();
             chunk.push(element);
         }
-        if chunk.len() == CHUNK {
+        if chunk.len() == CHUNK_ELEMENTS || bytes >= CHUNK_BYTES {
             give(&mut chunk, &mut given)?;
+            bytes = 0;
         }
     }
     if !chunk.is_empty() {
@@ -213,7 +236,10 @@ impl<'f> RunReader<'f> {
             let mut head = [0; 9];
             self.file.read_exact_at(&mut head, self.at)?;
             let length = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
-            let mut stored = vec![0; usize::try_from(length).map_err(|_| bad())?];
+            if length > BLOCK_LIMIT as u64 || self.at + 9 + length > self.end {
+                return Err(bad());
+            }
+            let mut stored = vec![0; length as usize];
             self.file.read_exact_at(&mut stored, self.at + 9)?;
             self.at += 9 + length;
             self.block = match head[8] {
@@ -240,7 +266,7 @@ mod tests {
         /// memory, give every element once, in order.
         #[test]
         fn runs_merge_into_every_element_once_in_order(
-            spills in proptest::collection::vec(proptest::collection::btree_set(proptest::collection::vec(0u8..3, 0..6), 0..60), 0..40),
+            spills in proptest::collection::vec(proptest::collection::btree_set(proptest::collection::vec(0u8..3, 0..6), 0..60), 0..150),
             rest in proptest::collection::btree_set(proptest::collection::vec(0u8..3, 0..6), 0..60),
             long in 0usize..3,
         ) {
@@ -249,15 +275,15 @@ mod tests {
             let mut model: BTreeSet<Vec<u8>> = BTreeSet::new();
             for (n, spill) in spills.iter().enumerate() {
                 let mut spill = spill.clone();
-                // Some elements longer than a block.
+                // Some elements longer than a block, with others after them.
                 if n % 7 == long {
-                    spill.insert(vec![2; BLOCK_BYTES + 10]);
+                    spill.insert(vec![1; BLOCK_BYTES + 10]);
                 }
                 let sorted: Vec<&[u8]> = spill.iter().map(Vec::as_slice).collect();
                 runs.spill(dir.path(), &sorted).unwrap();
                 model.extend(spill);
             }
-            prop_assert!(runs.runs.len() < MAX_RUNS);
+            prop_assert!(runs.runs.len() <= MAX_RUNS);
             let rest_sorted: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
             model.extend(rest.iter().cloned());
             let mut merged = Vec::new();
@@ -267,6 +293,33 @@ mod tests {
             }).unwrap();
             prop_assert_eq!(merged, model.into_iter().collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_merge_of_more_runs_than_are_kept_crosses_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut runs = Runs::default();
+        let spills = MAX_RUNS + 2;
+        let all: Vec<[u8; 8]> = (0..(CHUNK_ELEMENTS as u64 * 3))
+            .map(u64::to_be_bytes)
+            .collect();
+        for part in 0..spills {
+            let sorted: Vec<&[u8]> = all
+                .iter()
+                .skip(part)
+                .step_by(spills)
+                .map(|e| &e[..])
+                .collect();
+            runs.spill(dir.path(), &sorted).unwrap();
+        }
+        assert!(runs.runs.len() < spills, "no merge of the runs kept");
+        let mut merged: Vec<Vec<u8>> = Vec::new();
+        runs.merge_with(&[], |chunk| {
+            merged.extend(chunk.iter().map(|e| e.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(merged, all.iter().map(|e| e.to_vec()).collect::<Vec<_>>());
     }
 
     #[test]

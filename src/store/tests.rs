@@ -1301,8 +1301,8 @@ fn reindex_rebuilds_every_index_and_answers_the_same() {
         .map(|d| at(&store, d))
         .collect();
     assert_eq!(after, before);
-    // The entity index written whenever it outgrows its budget (here,
-    // after every record): the same index.
+    // The entity index's elements spilled to runs whenever they outgrow
+    // their budget (here, after every record): the same index.
     let entries: Vec<Vec<u8>> = store
         .by_entity
         .iter()
@@ -1538,16 +1538,24 @@ fn a_large_batch_that_fails_at_commit_leaves_no_entity_entries() {
     writer.push(&batch[..250]).unwrap();
     assert!(!writer.spilled_nothing(), "no run spilled");
     assert_eq!(entries(&store), 1, "written before the commit");
-    // Not yet visible: an entity query at the old head does not see them.
-    let scoped = store
-        .latest()
-        .unwrap()
-        .state(AsOf::new(w("2030")), &["e3".into()])
-        .unwrap();
-    assert_eq!(scoped.len(), 0);
     writer.push(&batch[250..]).unwrap();
     assert!(writer.commit().is_err());
     assert_eq!(entries(&store), 1);
+    store.verify().unwrap().unwrap();
+    // Without the bad event, the runs and the rest are merged into the
+    // index at the commit: one entry for each event.
+    let mut writer = store.writer(IdPolicy::RequireNew, None, now()).unwrap();
+    writer.push(&batch[..250]).unwrap();
+    writer.push(&batch[250..500]).unwrap();
+    assert!(!writer.spilled_nothing(), "no run spilled");
+    writer.commit().unwrap();
+    assert_eq!(entries(&store), 501);
+    let scoped = store
+        .latest()
+        .unwrap()
+        .state(AsOf::new(w("2030")), &["e3".into(), "e499".into()])
+        .unwrap();
+    assert_eq!(scoped.len(), 2);
     store.verify().unwrap().unwrap();
 }
 

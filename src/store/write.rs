@@ -153,10 +153,13 @@ impl IndexElements {
     /// budget.
     pub(super) fn spill(&mut self, store: &Store) -> Result<()> {
         if self.by_entity.footprint() > store.entity_elements_budget() {
-            let elements = std::mem::take(&mut self.by_entity);
             self.by_entity_runs
-                .spill(store.path(), &elements.sorted())
-                .map_err(|source| spill_error(store, source))?;
+                .spill(store.path(), &self.by_entity.sorted())
+                .map_err(|source| {
+                    let action = "spill the entity index's elements to a temporary file in";
+                    runs_error(store, action, source)
+                })?;
+            self.by_entity = Elements::default();
         }
         Ok(())
     }
@@ -192,14 +195,19 @@ impl IndexElements {
                     std::io::Error::other("the entity index could not be written")
                 })
             })
-            .map_err(|source| failed.take().unwrap_or_else(|| spill_error(store, source)))
+            .map_err(|source| {
+                failed.take().unwrap_or_else(|| {
+                    let action = "read back the entity index's elements from a temporary file in";
+                    runs_error(store, action, source)
+                })
+            })
     }
 }
 
-/// A failure to write or read back the entity index's spilled runs.
-fn spill_error(store: &Store, source: std::io::Error) -> Error {
+/// A failure to write or read back the entity index's runs.
+fn runs_error(store: &Store, action: &'static str, source: std::io::Error) -> Error {
     Error::Io {
-        action: "spill the entity index's elements to a temporary file in",
+        action,
         path: store.path().to_path_buf(),
         source,
     }
