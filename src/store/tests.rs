@@ -1519,6 +1519,29 @@ fn snapshots_see_the_corrections_of_their_head_only() {
 }
 
 #[test]
+fn a_batch_whose_push_failed_takes_nothing_more_and_cannot_commit() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    let mut writer = store.writer(IdPolicy::RequireNew, None, now()).unwrap();
+    writer
+        .push(&[event("b", "2021", &[("y.v", set(1))])])
+        .unwrap();
+    // "a" is stored: append refuses it.
+    let err = writer.push(&[event("a", "2022", &[("z.v", set(2))])]);
+    assert!(matches!(err, Err(Error::DuplicateId { .. })), "{err:?}");
+    let later = writer.push(&[event("c", "2023", &[("z.v", set(3))])]);
+    let message = later.unwrap_err().to_string();
+    assert!(message.contains("failed earlier"), "{message}");
+    assert!(message.contains("\"a\" is already stored"), "{message}");
+    let commit = writer.commit().unwrap_err().to_string();
+    assert!(commit.contains("failed earlier"), "{commit}");
+    // Nothing of the batch is stored, "b" included.
+    assert_eq!(store.head().unwrap().seq, 1);
+    assert!(store.latest().unwrap().find("b").unwrap().is_none());
+    store.verify().unwrap().unwrap();
+}
+
+#[test]
 fn a_large_batch_that_fails_at_commit_leaves_no_entity_entries() {
     let (_dir, store) = fresh();
     store.set_entity_elements_budget(4 << 10);

@@ -60,6 +60,9 @@ pub struct Writer<'s> {
     skipped: u64,
     staged: bool,
     committed: bool,
+    /// Why a push failed: what was staged may be incomplete, so the batch
+    /// takes nothing more and cannot commit.
+    failed: Option<String>,
 }
 
 impl Store {
@@ -98,6 +101,7 @@ impl Store {
             skipped: 0,
             staged: false,
             committed: false,
+            failed: None,
         })
     }
 }
@@ -231,8 +235,28 @@ impl Writer<'_> {
         self.elements.spilled_nothing()
     }
 
-    /// Checks the next events of the batch and stages the new ones.
+    /// Checks the next events of the batch and stages the new ones. After
+    /// an error, the batch takes nothing more and cannot commit.
     pub fn push(&mut self, chunk: &[Located]) -> Result<()> {
+        self.refuse_if_failed()?;
+        let pushed = self.push_chunk(chunk);
+        if let Err(e) = &pushed {
+            self.failed = Some(e.to_string());
+        }
+        pushed
+    }
+
+    /// The error to give once a push has failed.
+    fn refuse_if_failed(&self) -> Result<()> {
+        match &self.failed {
+            Some(why) => Err(Error::Usage(format!(
+                "this batch failed earlier and takes nothing more ({why}); start a new one"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn push_chunk(&mut self, chunk: &[Located]) -> Result<()> {
         let store = self.store;
         let head = self.head.seq;
         let committed = store.snapshot_at(head)?;
@@ -494,6 +518,7 @@ impl Writer<'_> {
     /// in one atomic write, flushes, writes the witness. Only then is the
     /// batch acknowledged.
     pub fn commit(mut self) -> Result<Receipt> {
+        self.refuse_if_failed()?;
         let store = self.store;
         let appended = self.next_seq - 1 - self.head.seq;
         let mut receipt = Receipt {
