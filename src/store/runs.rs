@@ -45,6 +45,8 @@ pub struct Runs {
 }
 
 impl Runs {
+    /// Whether nothing was spilled.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
     }
@@ -65,9 +67,13 @@ impl Runs {
             old => {
                 let file = tempfile::tempfile_in(dir)?;
                 let end = write_run(&file, 0, |writer| {
-                    merge(old.as_ref(), &self.runs, sorted, |chunk| {
-                        chunk.iter().try_for_each(|e| writer.push(e))
-                    })
+                    merge(
+                        old.as_ref(),
+                        &self.runs,
+                        sorted,
+                        |e| e,
+                        |chunk| chunk.iter().try_for_each(|e| writer.push(e)),
+                    )
                 })?;
                 self.file = Some(file);
                 self.runs = vec![(0, end)];
@@ -78,13 +84,19 @@ impl Runs {
     }
 
     /// Merges every run with `rest` (sorted, each once) and gives `out`
-    /// the elements in order, each once, in chunks.
-    pub fn merge_with(
+    /// the elements in order, each once, in chunks (`rest` as it is, in
+    /// one, if nothing was spilled); `read_error` says what a failure to
+    /// read the runs back is.
+    pub fn merge_with<E>(
         &self,
         rest: &[&[u8]],
-        out: impl FnMut(&[&[u8]]) -> io::Result<()>,
-    ) -> io::Result<()> {
-        merge(self.file.as_ref(), &self.runs, rest, out)
+        read_error: impl Fn(io::Error) -> E,
+        mut out: impl FnMut(&[&[u8]]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.runs.is_empty() {
+            return if rest.is_empty() { Ok(()) } else { out(rest) };
+        }
+        merge(self.file.as_ref(), &self.runs, rest, read_error, out)
     }
 }
 
@@ -143,13 +155,15 @@ impl BlockWriter<'_> {
 }
 
 /// Merges the `runs` of `file` with `rest` (sorted, each once) and gives
-/// `out` the elements in order, each once, in chunks.
-fn merge(
+/// `out` the elements in order, each once, in chunks; `read_error` turns a
+/// failure to read a run into `out`'s error.
+fn merge<E>(
     file: Option<&File>,
     runs: &[(u64, u64)],
     rest: &[&[u8]],
-    mut out: impl FnMut(&[&[u8]]) -> io::Result<()>,
-) -> io::Result<()> {
+    read_error: impl Fn(io::Error) -> E,
+    mut out: impl FnMut(&[&[u8]]) -> Result<(), E>,
+) -> Result<(), E> {
     let mut readers: Vec<RunReader> = match file {
         Some(file) => runs
             .iter()
@@ -160,7 +174,7 @@ fn merge(
     // (next element, source): the runs, then `rest` as the last source.
     let mut heap: BinaryHeap<Reverse<(Vec<u8>, usize)>> = BinaryHeap::new();
     for (i, reader) in readers.iter_mut().enumerate() {
-        if let Some(element) = reader.next()? {
+        if let Some(element) = reader.next().map_err(&read_error)? {
             heap.push(Reverse((element, i)));
         }
     }
@@ -184,7 +198,7 @@ fn merge(
         let next = if source == from_rest {
             rest.next().map(|e| e.to_vec())
         } else {
-            readers[source].next()?
+            readers[source].next().map_err(&read_error)?
         };
         if let Some(next) = next {
             heap.push(Reverse((next, source)));
@@ -287,7 +301,7 @@ mod tests {
             let rest_sorted: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
             model.extend(rest.iter().cloned());
             let mut merged = Vec::new();
-            runs.merge_with(&rest_sorted, |chunk| {
+            runs.merge_with(&rest_sorted, |e| e, |chunk| {
                 merged.extend(chunk.iter().map(|e| e.to_vec()));
                 Ok(())
             }).unwrap();
@@ -314,10 +328,14 @@ mod tests {
         }
         assert!(runs.runs.len() < spills, "no merge of the runs kept");
         let mut merged: Vec<Vec<u8>> = Vec::new();
-        runs.merge_with(&[], |chunk| {
-            merged.extend(chunk.iter().map(|e| e.to_vec()));
-            Ok(())
-        })
+        runs.merge_with(
+            &[],
+            |e| e,
+            |chunk| {
+                merged.extend(chunk.iter().map(|e| e.to_vec()));
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(merged, all.iter().map(|e| e.to_vec()).collect::<Vec<_>>());
     }
@@ -336,11 +354,15 @@ mod tests {
         runs.spill(dir.path(), &sorted).unwrap();
         let mut chunks = 0;
         let mut merged: Vec<Vec<u8>> = Vec::new();
-        runs.merge_with(&[], |chunk| {
-            chunks += 1;
-            merged.extend(chunk.iter().map(|e| e.to_vec()));
-            Ok(())
-        })
+        runs.merge_with(
+            &[],
+            |e| e,
+            |chunk| {
+                chunks += 1;
+                merged.extend(chunk.iter().map(|e| e.to_vec()));
+                Ok(())
+            },
+        )
         .unwrap();
         assert!(chunks > 1);
         assert_eq!(merged, all.iter().map(|e| e.to_vec()).collect::<Vec<_>>());

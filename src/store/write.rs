@@ -180,30 +180,17 @@ impl IndexElements {
                     .map_err(|e| store.page_error(name, e))?;
             }
         }
-        let rest = self.by_entity.sorted();
-        if self.by_entity_runs.is_empty() {
-            if !rest.is_empty() {
+        // The runs and the rest, merged, written in sorted chunks.
+        let read_error = |source| {
+            let action = "read back the entity index's elements from a temporary file in";
+            runs_error(store, action, source)
+        };
+        self.by_entity_runs
+            .merge_with(&self.by_entity.sorted(), read_error, |chunk| {
                 store
                     .by_entity
-                    .insert_sorted(&rest)
-                    .map_err(|e| store.page_error("by_entity", e))?;
-            }
-            return Ok(());
-        }
-        // The runs and the rest, merged, written in sorted chunks.
-        let mut failed = None;
-        self.by_entity_runs
-            .merge_with(&rest, |chunk| {
-                store.by_entity.insert_sorted(chunk).map_err(|e| {
-                    failed = Some(store.page_error("by_entity", e));
-                    std::io::Error::other("the entity index could not be written")
-                })
-            })
-            .map_err(|source| {
-                failed.take().unwrap_or_else(|| {
-                    let action = "read back the entity index's elements from a temporary file in";
-                    runs_error(store, action, source)
-                })
+                    .insert_sorted(chunk)
+                    .map_err(|e| store.page_error("by_entity", e))
             })
     }
 }
