@@ -8,13 +8,16 @@
 //! the store, the tests and the reference model share it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use crate::event::{Event, Op, Value};
 use crate::when::{Certainty, When};
+
+mod members;
+pub use members::Members;
 
 /// The question a replay answers: the state at the end of `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +82,15 @@ pub struct Fact<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Slot {
     One(Value, Provenance),
-    Many(BTreeMap<Value, Provenance>),
+    Many(Members),
 }
 
 impl Slot {
     /// The members of a set; a slot holding a single value becomes an
     /// empty set first.
-    fn members_mut(&mut self) -> &mut BTreeMap<Value, Provenance> {
+    fn members_mut(&mut self) -> &mut Members {
         if let Slot::One(..) = self {
-            *self = Slot::Many(BTreeMap::new());
+            *self = Slot::Many(Members::new());
         }
         match self {
             Slot::Many(members) => members,
@@ -196,7 +199,7 @@ impl State {
                         None => self
                             .slots
                             .entry(key.into())
-                            .or_insert(Slot::Many(BTreeMap::new())),
+                            .or_insert(Slot::Many(Members::new())),
                     };
                     let members = slot.members_mut();
                     if members.get(value).is_some_and(keeps) {
@@ -209,7 +212,7 @@ impl State {
                         match members.get_mut(value) {
                             Some(p) if uncertain => p.uncertain = true,
                             Some(_) => {
-                                members.remove(value);
+                                members.remove_entry(value);
                             }
                             None => {}
                         }

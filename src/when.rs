@@ -99,6 +99,10 @@ pub struct WhenError {
 pub const MIN_YEAR: i32 = 0;
 /// See [`MIN_YEAR`].
 pub const MAX_YEAR: i32 = 9999;
+/// The first second of [`MIN_YEAR`] and the first after [`MAX_YEAR`], in
+/// seconds since the epoch (checked against the calendar in a test).
+const FIRST_START: i64 = -62_167_219_200;
+const AFTER_LAST_START: i64 = 253_402_300_800;
 
 /// The longest interval a date covers, in seconds: a leap year.
 pub const LONGEST_INTERVAL: i64 = 366 * 86_400;
@@ -199,6 +203,13 @@ impl When {
     /// Rebuilds a `When` from its stored parts; `None` when `start` is not
     /// the start of an interval of that precision or is out of range.
     pub fn from_parts(start: i64, precision: Precision) -> Option<When> {
+        // Days and instants, most stored dates, need no calendar: replay
+        // and checkpoints rebuild one for every fact they read.
+        if matches!(precision, Precision::Instant | Precision::Day) {
+            let aligned = precision == Precision::Instant || start.rem_euclid(86_400) == 0;
+            let in_range = (FIRST_START..AFTER_LAST_START).contains(&start);
+            return (aligned && in_range).then_some(When { start, precision });
+        }
         let t = DateTime::from_timestamp(start, 0)?;
         if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
             return None;
@@ -224,11 +235,14 @@ impl When {
 
     /// End of the interval, in seconds since the Unix epoch (exclusive).
     pub fn end(self) -> i64 {
-        let date = self.start_utc().date_naive();
+        // Replay asks this of every event: only months and years need the
+        // calendar.
+        let date = || self.start_utc().date_naive();
         match self.precision {
             Precision::Instant => self.start + 1,
             Precision::Day => self.start + 86_400,
             Precision::Month => {
+                let date = date();
                 let (y, m) = if date.month() == 12 {
                     (date.year() + 1, 1)
                 } else {
@@ -237,7 +251,7 @@ impl When {
                 midnight(NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month exists"))
             }
             Precision::Year => midnight(
-                NaiveDate::from_ymd_opt(date.year() + 1, 1, 1).expect("first of a year exists"),
+                NaiveDate::from_ymd_opt(date().year() + 1, 1, 1).expect("first of a year exists"),
             ),
         }
     }
@@ -558,6 +572,31 @@ mod tests {
         );
         assert_eq!(When::from_parts(i64::MAX, Precision::Instant), None);
         assert_eq!(Precision::from_code(4), None);
+    }
+
+    #[test]
+    fn days_and_instants_are_rebuilt_within_the_years_a_date_may_have() {
+        let first = utc("0000-01-01T00:00:00Z");
+        let after = utc("9999-12-31T23:59:59Z") + 1;
+        assert_eq!((FIRST_START, AFTER_LAST_START), (first, after));
+        for precision in [Precision::Instant, Precision::Day] {
+            for start in [first, after - 86_400] {
+                let when = When::from_parts(start, precision).expect("in range");
+                assert_eq!((when.start(), when.precision()), (start, precision));
+            }
+            assert_eq!(When::from_parts(first - 86_400, precision), None);
+            assert_eq!(When::from_parts(after, precision), None);
+        }
+        assert_eq!(
+            When::from_parts(after - 1, Precision::Instant).map(When::year),
+            Some(9999)
+        );
+        assert_eq!(When::from_parts(first - 1, Precision::Instant), None);
+        assert_eq!(When::from_parts(-86_400 + 1, Precision::Day), None);
+        assert_eq!(
+            When::from_parts(-86_400, Precision::Day).map(|w| w.to_string()),
+            Some("1969-12-31".to_string())
+        );
     }
 
     #[test]
