@@ -3,7 +3,8 @@
 //! sled costs several microseconds and a copy of a node per key written, and
 //! far more memory than the data for large batches. An index with one sled
 //! key per entry cannot import a million events quickly. A [`PagedSet`]
-//! keeps its elements, sorted, in pages of about [`PAGE_BYTES`]: each sled
+//! keeps its elements, sorted, in pages of about [`PAGE_BYTES`] (or the size
+//! it was made with): each sled
 //! entry is one page, keyed by its first element, holding the elements from
 //! that one up to the next page's first element. Writes merge sorted runs
 //! into the pages they fall in and split pages that grow too big; a bulk
@@ -25,8 +26,12 @@ use sled::{IVec, Tree};
 use super::cache::{Decoded, SizedLru, decoded_size};
 use super::compress;
 
-/// The size a page is filled to before a new one starts.
+/// The size a page is filled to before a new one starts, unless the set
+/// says otherwise ([`PagedSet::with_page_bytes`]).
 pub const PAGE_BYTES: usize = 8192;
+
+/// The page size of the entity index.
+pub const ENTITY_PAGE_BYTES: usize = 4096;
 
 /// How many pages one sled batch writes; bounds the memory of big writes.
 const PAGES_PER_BATCH: usize = 128;
@@ -86,6 +91,8 @@ pub fn page_cache(budget: usize) -> PageCache {
 #[derive(Clone)]
 pub struct PagedSet {
     tree: Tree,
+    /// What a page is filled to before a new one starts.
+    page_bytes: usize,
 }
 
 /// A page that could not be decoded.
@@ -133,15 +140,18 @@ pub(super) fn elements(page: &[u8]) -> Result<Vec<(usize, usize)>, BadPage> {
     Ok(out)
 }
 
-/// Splits sorted elements into pages of about `PAGE_BYTES`, each with its
+/// Splits sorted elements into pages of about `page_bytes`, each with its
 /// first element, one page at a time.
-fn pages_of<'a>(elements: &'a [&'a [u8]]) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a {
+fn pages_of<'a>(
+    elements: &'a [&'a [u8]],
+    page_bytes: usize,
+) -> impl Iterator<Item = (Vec<u8>, Vec<u8>)> + 'a {
     let mut rest = elements;
     std::iter::from_fn(move || {
         let first = *rest.first()?;
         let mut page: Vec<u8> = Vec::new();
         while let Some(element) = rest.first() {
-            if page.len() + element.len() + 2 > PAGE_BYTES && !page.is_empty() {
+            if page.len() + element.len() + 2 > page_bytes && !page.is_empty() {
                 break;
             }
             push_element(&mut page, element);
@@ -257,7 +267,14 @@ fn open(key: &IVec, stored: IVec) -> Result<IVec, PageError> {
 
 impl PagedSet {
     pub fn new(tree: Tree) -> PagedSet {
-        PagedSet { tree }
+        PagedSet::with_page_bytes(tree, PAGE_BYTES)
+    }
+
+    /// A set whose writes fill pages to about `page_bytes` (pages written
+    /// with another size are read all the same). Smaller pages make a
+    /// lookup decompress less and compress less well.
+    pub fn with_page_bytes(tree: Tree, page_bytes: usize) -> PagedSet {
+        PagedSet { tree, page_bytes }
     }
 
     /// The sled tree the pages live in.
@@ -366,7 +383,7 @@ impl PagedSet {
             if let Some((key, _)) = &page {
                 writer.remove(key);
             }
-            for (first, bytes) in pages_of(&merged) {
+            for (first, bytes) in pages_of(&merged, self.page_bytes) {
                 writer.insert(first, bytes);
             }
             writer.page_done()?;
@@ -393,7 +410,7 @@ impl PagedSet {
             }
             removed += (old.len() - kept.len()) as u64;
             writer.remove(&key);
-            for (first, page) in pages_of(&kept) {
+            for (first, page) in pages_of(&kept, self.page_bytes) {
                 writer.insert(first, page);
             }
             writer.page_done()?;
@@ -674,7 +691,7 @@ mod tests {
     fn elements_round_trip_through_pages() {
         let long = vec![7u8; 300];
         let items: Vec<&[u8]> = vec![b"", b"a", &long, b"b"];
-        let pages: Vec<_> = pages_of(&items).collect();
+        let pages: Vec<_> = pages_of(&items, PAGE_BYTES).collect();
         assert_eq!(pages.len(), 1);
         let spans = elements(&pages[0].1).unwrap();
         let back: Vec<&[u8]> = spans.iter().map(|(a, l)| &pages[0].1[*a..a + l]).collect();
@@ -684,6 +701,41 @@ mod tests {
             elements(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
             Err(BadPage)
         );
+    }
+
+    #[test]
+    fn a_set_fills_pages_to_its_own_size() {
+        let (_dir, big) = set();
+        let small = PagedSet::with_page_bytes(big.tree().clone(), 1024);
+        let items: Vec<[u8; 8]> = (0u64..5_000).map(u64::to_be_bytes).collect();
+        // Merged into what is there, then rewritten by `retain`: the two
+        // ways pages are written.
+        for chunk in items.chunks(700) {
+            small.insert_sorted(chunk).unwrap();
+        }
+        small.retain(|e| e[7] % 4 != 3).unwrap();
+        let kept: Vec<Vec<u8>> = items
+            .iter()
+            .filter(|e| e[7] % 4 != 3)
+            .map(|e| e.to_vec())
+            .collect();
+        // The same tree, read by a set of another page size.
+        assert_eq!(all(&big), kept);
+        let sizes: Vec<usize> = small
+            .tree()
+            .iter()
+            .map(|page| {
+                let (key, stored) = page.unwrap();
+                open(&key, stored).unwrap().len()
+            })
+            .collect();
+        // 9 bytes an element: a page of 1 KiB holds about 113.
+        assert!(
+            sizes.len() >= kept.len() * 9 / 1024,
+            "{} pages",
+            sizes.len()
+        );
+        assert!(sizes.iter().all(|&n| n <= 1024), "{sizes:?}");
     }
 
     #[test]
