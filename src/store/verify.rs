@@ -668,3 +668,21 @@ impl<'s> Checker<'s> {
         Ok(Ok(n))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_checks_stops_the_comparison_and_nothing_else_does() {
+        let stop = AtomicBool::new(false);
+        drop(StopOnPanic(&stop));
+        assert!(!stop.load(Ordering::Relaxed), "no panic, no stop");
+        let panicked = std::panic::catch_unwind(|| {
+            let _guard = StopOnPanic(&stop);
+            panic!("a check failed");
+        });
+        assert!(panicked.is_err());
+        assert!(stop.load(Ordering::Relaxed), "the panic stopped it");
+    }
+}
