@@ -99,9 +99,10 @@ pub struct WhenError {
 pub const MIN_YEAR: i32 = 0;
 /// See [`MIN_YEAR`].
 pub const MAX_YEAR: i32 = 9999;
-/// The first second of [`MIN_YEAR`] and the first after [`MAX_YEAR`], in
-/// seconds since the epoch (checked against the calendar in a test).
+/// The first second of [`MIN_YEAR`], in seconds since the epoch (checked
+/// against the calendar in a test).
 const FIRST_START: i64 = -62_167_219_200;
+/// The first second after [`MAX_YEAR`]; see [`FIRST_START`].
 const AFTER_LAST_START: i64 = 253_402_300_800;
 
 /// The longest interval a date covers, in seconds: a leap year.
@@ -203,22 +204,23 @@ impl When {
     /// Rebuilds a `When` from its stored parts; `None` when `start` is not
     /// the start of an interval of that precision or is out of range.
     pub fn from_parts(start: i64, precision: Precision) -> Option<When> {
-        // Days and instants, most stored dates, need no calendar: replay
-        // and checkpoints rebuild one for every fact they read.
-        if matches!(precision, Precision::Instant | Precision::Day) {
-            let aligned = precision == Precision::Instant || start.rem_euclid(86_400) == 0;
-            let in_range = (FIRST_START..AFTER_LAST_START).contains(&start);
-            return (aligned && in_range).then_some(When { start, precision });
-        }
-        let t = DateTime::from_timestamp(start, 0)?;
-        if !(MIN_YEAR..=MAX_YEAR).contains(&t.year()) {
+        if !(FIRST_START..AFTER_LAST_START).contains(&start) {
             return None;
         }
+        let midnight = start.rem_euclid(86_400) == 0;
+        // Days and instants, most stored dates, need no calendar: replay
+        // and checkpoints rebuild one for every fact they read.
         let aligned = match precision {
             Precision::Instant => true,
-            Precision::Day => t.num_seconds_from_midnight() == 0,
-            Precision::Month => t.num_seconds_from_midnight() == 0 && t.day() == 1,
-            Precision::Year => t.num_seconds_from_midnight() == 0 && t.ordinal() == 1,
+            Precision::Day => midnight,
+            Precision::Month | Precision::Year => {
+                let date = DateTime::from_timestamp(start, 0)?.date_naive();
+                midnight
+                    && match precision {
+                        Precision::Month => date.day() == 1,
+                        _ => date.ordinal() == 1,
+                    }
+            }
         };
         aligned.then_some(When { start, precision })
     }
@@ -237,12 +239,12 @@ impl When {
     pub fn end(self) -> i64 {
         // Replay asks this of every event: only months and years need the
         // calendar.
-        let date = || self.start_utc().date_naive();
+        let start_date = || self.start_utc().date_naive();
         match self.precision {
             Precision::Instant => self.start + 1,
             Precision::Day => self.start + 86_400,
             Precision::Month => {
-                let date = date();
+                let date = start_date();
                 let (y, m) = if date.month() == 12 {
                     (date.year() + 1, 1)
                 } else {
@@ -251,7 +253,8 @@ impl When {
                 midnight(NaiveDate::from_ymd_opt(y, m, 1).expect("first of a month exists"))
             }
             Precision::Year => midnight(
-                NaiveDate::from_ymd_opt(date().year() + 1, 1, 1).expect("first of a year exists"),
+                NaiveDate::from_ymd_opt(start_date().year() + 1, 1, 1)
+                    .expect("first of a year exists"),
             ),
         }
     }
@@ -572,6 +575,56 @@ mod tests {
         );
         assert_eq!(When::from_parts(i64::MAX, Precision::Instant), None);
         assert_eq!(Precision::from_code(4), None);
+    }
+
+    /// What `from_parts` answers, by the calendar alone.
+    fn from_parts_by_the_calendar(start: i64, precision: Precision) -> Option<When> {
+        let t = DateTime::from_timestamp(start, 0)?;
+        let midnight = t.num_seconds_from_midnight() == 0;
+        let aligned = match precision {
+            Precision::Instant => true,
+            Precision::Day => midnight,
+            Precision::Month => midnight && t.day() == 1,
+            Precision::Year => midnight && t.ordinal() == 1,
+        };
+        ((MIN_YEAR..=MAX_YEAR).contains(&t.year()) && aligned).then_some(When { start, precision })
+    }
+
+    use proptest::prelude::Strategy as _;
+
+    proptest::proptest! {
+        /// Rebuilding agrees with the calendar, and so do the ends, for
+        /// any start (near the years' bounds, on midnights and firsts of
+        /// months too) at every precision.
+        #[test]
+        fn parts_are_rebuilt_as_the_calendar_says(
+            start in proptest::prop_oneof![
+                -70_000_000_000i64..260_000_000_000,
+                (-62_200_000i64..-62_100_000).prop_map(|d| d * 1_000),
+                (253_300_000i64..253_500_000).prop_map(|d| d * 1_000),
+                (-800_000i64..2_940_000).prop_map(|d| d * 86_400),
+            ],
+            code in 0u8..4,
+        ) {
+            let precision = Precision::from_code(code).unwrap();
+            let rebuilt = When::from_parts(start, precision);
+            proptest::prop_assert_eq!(rebuilt, from_parts_by_the_calendar(start, precision));
+            if let Some(when) = rebuilt {
+                let by_calendar = match precision {
+                    Precision::Instant => start + 1,
+                    Precision::Day => start + 86_400,
+                    Precision::Month => {
+                        let date = when.start_utc().date_naive();
+                        midnight(date.checked_add_months(chrono::Months::new(1)).unwrap())
+                    }
+                    Precision::Year => {
+                        let date = when.start_utc().date_naive();
+                        midnight(date.checked_add_months(chrono::Months::new(12)).unwrap())
+                    }
+                };
+                proptest::prop_assert_eq!(when.end(), by_calendar);
+            }
+        }
     }
 
     #[test]

@@ -14,12 +14,12 @@ const FEW: usize = 32;
 /// Sets hold a handful of members, so they are kept in a sorted vector:
 /// one allocation, found by binary search, cheap to build from a checkpoint
 /// (whose members are stored in order), to clone and to drop. A set that
-/// grows past [`FEW`] members moves to a B-tree, so that adding to a large
+/// grows past 32 members moves to a B-tree, so that adding to a large
 /// set stays O(log n); it stays there.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Members(Repr);
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Repr {
     Few(Vec<(Value, Provenance)>),
     Many(BTreeMap<Value, Provenance>),
@@ -28,6 +28,13 @@ enum Repr {
 impl Default for Members {
     fn default() -> Members {
         Members::new()
+    }
+}
+
+/// As a map from value to provenance, whichever way the set is kept.
+impl std::fmt::Debug for Members {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -106,10 +113,10 @@ impl Members {
 
     /// Every member in value order, with its provenance.
     pub fn iter(&self) -> Iter<'_> {
-        match &self.0 {
-            Repr::Few(few) => Iter::Few(few.iter()),
-            Repr::Many(many) => Iter::Many(many.iter()),
-        }
+        Iter(match &self.0 {
+            Repr::Few(few) => Walk::Few(few.iter()),
+            Repr::Many(many) => Walk::Many(many.iter()),
+        })
     }
 }
 
@@ -137,7 +144,9 @@ impl FromIterator<(Value, Provenance)> for Members {
 }
 
 /// The iterator of [`Members::iter`].
-pub enum Iter<'a> {
+pub struct Iter<'a>(Walk<'a>);
+
+enum Walk<'a> {
     Few(std::slice::Iter<'a, (Value, Provenance)>),
     Many(btree_map::Iter<'a, Value, Provenance>),
 }
@@ -146,16 +155,16 @@ impl<'a> Iterator for Iter<'a> {
     type Item = (&'a Value, &'a Provenance);
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            Iter::Few(few) => few.next().map(|(v, p)| (v, p)),
-            Iter::Many(many) => many.next(),
+        match &mut self.0 {
+            Walk::Few(few) => few.next().map(|(v, p)| (v, p)),
+            Walk::Many(many) => many.next(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            Iter::Few(few) => few.size_hint(),
-            Iter::Many(many) => many.size_hint(),
+        match &self.0 {
+            Walk::Few(few) => few.size_hint(),
+            Walk::Many(many) => many.size_hint(),
         }
     }
 }
@@ -245,15 +254,18 @@ mod tests {
     #[test]
     fn a_large_set_equals_the_same_set_kept_small() {
         let mut grown = Members::new();
-        for v in 0..=FEW as i64 {
+        for v in 0..FEW as i64 {
             grown.insert(Value::Int(v), provenance(1));
         }
+        assert!(matches!(grown.0, Repr::Few(_)), "{FEW} members: a vector");
+        grown.insert(Value::Int(FEW as i64), provenance(1));
         grown.remove_entry(&Value::Int(0));
         let small: Members = (1..=FEW as i64)
             .map(|v| (Value::Int(v), provenance(1)))
             .collect();
         assert!(matches!(grown.0, Repr::Many(_)) && matches!(small.0, Repr::Few(_)));
         assert_eq!(grown, small);
+        assert_eq!(format!("{grown:?}"), format!("{small:?}"));
         grown.insert(Value::Int(FEW as i64), provenance(2));
         assert_ne!(grown, small);
     }

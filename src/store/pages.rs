@@ -703,32 +703,29 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_set_fills_pages_to_its_own_size() {
-        let (_dir, big) = set();
-        let small = PagedSet::with_page_bytes(big.tree().clone(), 1024);
-        let items: Vec<[u8; 8]> = (0u64..5_000).map(u64::to_be_bytes).collect();
-        // Merged into what is there, then rewritten by `retain`: the two
-        // ways pages are written.
-        for chunk in items.chunks(700) {
-            small.insert_sorted(chunk).unwrap();
-        }
-        small.retain(|e| e[7] % 4 != 3).unwrap();
-        let kept: Vec<Vec<u8>> = items
-            .iter()
-            .filter(|e| e[7] % 4 != 3)
-            .map(|e| e.to_vec())
-            .collect();
-        // The same tree, read by a set of another page size.
-        assert_eq!(all(&big), kept);
-        let sizes: Vec<usize> = small
-            .tree()
+    /// The decoded size of every page of `set`'s tree.
+    fn page_sizes(set: &PagedSet) -> Vec<usize> {
+        set.tree()
             .iter()
             .map(|page| {
                 let (key, stored) = page.unwrap();
                 open(&key, stored).unwrap().len()
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_set_fills_pages_to_its_own_size() {
+        let (_dir, big) = set();
+        let small = PagedSet::with_page_bytes(big.tree().clone(), 1024);
+        let items: Vec<[u8; 8]> = (0u64..5_000).map(|i| (i * 2).to_be_bytes()).collect();
+        // Pages of 8 KiB, as a store written before holds them.
+        big.insert_sorted(&items).unwrap();
+        assert!(page_sizes(&big).iter().any(|&n| n > 1024));
+        // Rewritten by `retain`, through the small set: 1 KiB pages.
+        small.retain(|e| e[7] % 8 != 6).unwrap();
+        let kept: Vec<[u8; 8]> = items.into_iter().filter(|e| e[7] % 8 != 6).collect();
+        let sizes = page_sizes(&small);
         // 9 bytes an element: a page of 1 KiB holds about 113.
         assert!(
             sizes.len() >= kept.len() * 9 / 1024,
@@ -736,6 +733,22 @@ mod tests {
             sizes.len()
         );
         assert!(sizes.iter().all(|&n| n <= 1024), "{sizes:?}");
+        // Pages of 8 KiB again, then elements merged into them through the
+        // small set: the pages it touched are split to its size.
+        let (_other, fresh) = set();
+        fresh.insert_sorted(&kept).unwrap();
+        let small = PagedSet::with_page_bytes(fresh.tree().clone(), 1024);
+        let odd: Vec<[u8; 8]> = (0u64..200).map(|i| (i * 2 + 1).to_be_bytes()).collect();
+        small.insert_sorted(&odd).unwrap();
+        let sizes = page_sizes(&small);
+        assert!(sizes[0] <= 1024, "the page merged into: {sizes:?}");
+        assert!(
+            sizes.iter().any(|&n| n > 1024),
+            "pages not touched stay: {sizes:?}"
+        );
+        let mut all_now: Vec<Vec<u8>> = kept.iter().chain(&odd).map(|e| e.to_vec()).collect();
+        all_now.sort();
+        assert_eq!(all(&small), all_now);
     }
 
     #[test]

@@ -674,7 +674,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_panic_in_the_checks_stops_the_comparison_and_nothing_else_does() {
+    fn a_panic_in_the_checks_raises_the_stop_flag_and_nothing_else_does() {
         let stop = AtomicBool::new(false);
         drop(StopOnPanic(&stop));
         assert!(!stop.load(Ordering::Relaxed), "no panic, no stop");
