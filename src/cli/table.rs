@@ -51,6 +51,61 @@ impl Table {
     }
 }
 
+/// Writes a table of `rows` too large to hold as text: `fill` writes a
+/// row's cells into the strings it is given (one per header column, empty
+/// when given), once to measure the columns and once to print them. The
+/// same layout as [`Table`].
+pub fn write_rows<T>(
+    out: &mut dyn Write,
+    header: &[&str],
+    rows: &[T],
+    mut fill: impl FnMut(&T, &mut [String]),
+) -> io::Result<()> {
+    let mut cells = vec![String::new(); header.len()];
+    let mut fill = |row: &T, cells: &mut [String]| {
+        cells.iter_mut().for_each(String::clear);
+        fill(row, cells);
+    };
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        fill(row, &mut cells);
+        for (width, cell) in widths.iter_mut().zip(&cells) {
+            *width = (*width).max(shown(cell).chars().count());
+        }
+    }
+    let mut line = String::new();
+    let mut write_line = |cells: &mut dyn Iterator<Item = &str>| {
+        line.clear();
+        for (i, cell) in cells.enumerate() {
+            let cell = shown(cell);
+            line.push_str(&cell);
+            if i + 1 < widths.len() {
+                let pad = widths[i] - cell.chars().count() + 2;
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        let kept = line.trim_end().len();
+        line.truncate(kept);
+        line.push('\n');
+        out.write_all(line.as_bytes())
+    };
+    write_line(&mut header.iter().copied())?;
+    for row in rows {
+        fill(row, &mut cells);
+        write_line(&mut cells.iter().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+/// A cell as shown: with control characters escaped, as [`one_line`] does.
+fn shown(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.chars().any(char::is_control) {
+        one_line(cell).into()
+    } else {
+        cell.into()
+    }
+}
+
 /// Escapes control characters (newlines, tabs, ...) so text stays on one line.
 fn one_line(text: &str) -> String {
     if text.chars().any(char::is_control) {
@@ -71,6 +126,33 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_written_in_two_passes_look_like_a_table() {
+        let rows = [
+            ["long cell", "x", "last"],
+            ["é", "two\nlines", ""],
+            ["", "", "tab\there"],
+        ];
+        let header = ["A", "BB", "C"];
+        let mut table = Table::new(&header);
+        for row in &rows {
+            table.row(row.iter().map(|c| c.to_string()).collect());
+        }
+        let mut held = Vec::new();
+        table.write(&mut held).unwrap();
+        let mut streamed = Vec::new();
+        write_rows(&mut streamed, &header, &rows, |row, cells| {
+            for (cell, text) in cells.iter_mut().zip(row) {
+                cell.push_str(text);
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(held).unwrap()
+        );
+    }
 
     #[test]
     fn columns_align_to_the_widest_cell() {

@@ -114,10 +114,19 @@ impl serde::Serialize for FactShape<'_> {
         map.serialize_entry("entity", f.entity)?;
         map.serialize_entry("attr", f.attr)?;
         map.serialize_entry("value", &ValueShape(f.value))?;
-        map.serialize_entry("since", &f.provenance.since.to_string())?;
+        map.serialize_entry("since", &Displayed(f.provenance.since))?;
         map.serialize_entry("event", &*f.provenance.event)?;
         map.serialize_entry("uncertain", &f.provenance.uncertain)?;
         map.end()
+    }
+}
+
+/// A value serialised as the string it displays as, without allocating it.
+struct Displayed<T>(T);
+
+impl<T: std::fmt::Display> serde::Serialize for Displayed<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
     }
 }
 
