@@ -2,7 +2,7 @@
 //!
 //! All three share one set of field names (DESIGN.md section 2) and one
 //! path from raw text to checked [`Event`]s: the text is split into one raw
-//! item per event, each item is deserialised into [`RawEvent`] (unknown
+//! item per event, each item is deserialised into a `RawEvent` (unknown
 //! fields are refused) and then converted, so that every error can name the
 //! file, the event (id, number and line where known) and the field.
 

@@ -4,21 +4,22 @@
 //!
 //! | tree | holds |
 //! |---|---|
-//! | `log` | records by seq, 64 to a page (see [`log`], [`record`]) |
-//! | `by_time` | paged set of (start, seq) — replay order (see [`pages`]) |
+//! | `log` | records by seq, 32 to a page (see `log.rs`, [`record`]) |
+//! | `by_time` | paged set of (start, seq) — replay order (see `pages.rs`) |
 //! | `by_id` | paged set of (event id, 0, seq) |
 //! | `by_entity` | paged set of (entity, 0, start, seq) |
 //! | `attrs` | paged set of (entity, 0, attr, 0, kind, seq that first used it) |
 //! | `corrected` | (corrected seq, correcting seq) → empty |
-//! | `checkpoints` | position in replay order → replayed state (see [`checkpoint`]) |
+//! | `checkpoints` | position in replay order → replayed state (see `checkpoint.rs`) |
 //! | `meta` | `format_version`, `head`, `pending`, `reindexing` |
 //!
 //! A batch lands all or nothing by the commit-marker design (see
 //! [`write`]): `pending` is written first, then records and index entries,
 //! then `head` is published (and `pending` cleared) in one atomic write to
-//! `meta`, then everything is flushed. Readers ignore whatever lies above the head; opening a store
-//! that has `pending` (a crash mid-batch) removes the leftovers. After the
-//! flush, the head is also written to a witness file (see [`witness`]), so
+//! `meta`, then everything is flushed. Readers ignore whatever lies above
+//! the head; opening a store that has `pending` (a crash mid-batch) removes
+//! the leftovers. After the
+//! flush, the head is also written to a witness file (see `witness.rs`), so
 //! that a store whose files lost records is refused instead of answering
 //! as if they never existed.
 
@@ -225,7 +226,7 @@ pub struct Stats {
     pub size_on_disk: u64,
 }
 
-/// Filters for [`Store::timeline`]. Dates select every event whose interval
+/// Filters for [`Snapshot::timeline`]. Dates select every event whose interval
 /// overlaps `[from.start, to.end)`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TimelineFilter {
