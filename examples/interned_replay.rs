@@ -1,0 +1,450 @@
+//! What a replay over interned, compact changes would cost: a measurement
+//! for a redesign of chronik's stored form (BENCHMARKS.md, "A replay over
+//! interned changes"), not part of chronik.
+//!
+//! ```sh
+//! cargo run --release --example interned_replay -- STORE
+//! ```
+//!
+//! Reads every event of STORE in replay order, numbers each (entity,
+//! attribute) and each value, and then measures, in one thread:
+//!
+//! 1. a replay of those numbered changes held in memory, into a state that
+//!    is a vector indexed by attribute number;
+//! 2. the same read from a "replay stream": the changes in replay order as
+//!    varints, 256 events to a zstd frame, decompressed and decoded as they
+//!    are applied;
+//! 3. decoding a checkpoint of the final state stored the same way.
+//!
+//! The replay follows chronik's rules for a question at the end of 9999
+//! (every event certain): `set` replaces, `unset` clears a single value,
+//! `add`/`remove` change a set, `until` expires a fact unless it changed
+//! since. It checks that it ends with as many facts as chronik's own replay.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use chronik::store::{OpenMode, Store};
+use chronik::{AsOf, Op, When};
+use rustc_hash::FxHashMap;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Why a fact holds, by numbers.
+#[derive(Clone, Copy, Default)]
+struct Provenance {
+    event: u32,
+    since: i64,
+    precision: u8,
+    /// The end of its `until`, or 0.
+    until_end: i64,
+}
+
+#[derive(Clone, Default)]
+enum Slot {
+    #[default]
+    Empty,
+    One(u32, Provenance),
+    /// Members sorted by value number.
+    Many(Vec<(u32, Provenance)>),
+}
+
+const SET: u8 = 0;
+const UNSET: u8 = 1;
+const ADD: u8 = 2;
+const REMOVE: u8 = 3;
+
+/// One change: attribute number, operation, value number, `until` end or 0.
+#[derive(Clone, Copy)]
+struct Change {
+    slot: u32,
+    op: u8,
+    value: u32,
+    until_end: i64,
+}
+
+/// One event: its date, its number, and its changes in `changes[from..to]`.
+struct Event {
+    start: i64,
+    end: i64,
+    precision: u8,
+    id: u32,
+    from: u32,
+    to: u32,
+}
+
+/// Pending expiries: (end, attribute, value).
+type Expiries = BinaryHeap<Reverse<(i64, u32, u32)>>;
+
+/// Runs the expiries due at or before `t`.
+fn expire_through(state: &mut [Slot], expiries: &mut Expiries, t: i64) {
+    while let Some(&Reverse((end, slot, value))) = expiries.peek() {
+        if end > t {
+            break;
+        }
+        expiries.pop();
+        let held = &mut state[slot as usize];
+        match held {
+            Slot::One(_, p) if p.until_end == end => *held = Slot::Empty,
+            Slot::Many(members) => {
+                members.retain(|(v, p)| !(*v == value && p.until_end == end));
+                if members.is_empty() {
+                    *held = Slot::Empty;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn apply(state: &mut [Slot], expiries: &mut Expiries, event: &Event, changes: &[Change]) {
+    expire_through(state, expiries, event.start);
+    for c in changes {
+        let provenance = Provenance {
+            event: event.id,
+            since: event.start,
+            precision: event.precision,
+            until_end: c.until_end,
+        };
+        let held = &mut state[c.slot as usize];
+        match c.op {
+            SET => *held = Slot::One(c.value, provenance),
+            UNSET => {
+                if let Slot::One(..) = held {
+                    *held = Slot::Empty;
+                }
+            }
+            ADD => {
+                if !matches!(held, Slot::Many(_)) {
+                    *held = Slot::Many(Vec::new());
+                }
+                if let Slot::Many(members) = held {
+                    match members.binary_search_by_key(&c.value, |m| m.0) {
+                        Ok(i) => members[i].1 = provenance,
+                        Err(i) => members.insert(i, (c.value, provenance)),
+                    }
+                }
+            }
+            _ => {
+                if let Slot::Many(members) = held
+                    && let Ok(i) = members.binary_search_by_key(&c.value, |m| m.0)
+                {
+                    members.remove(i);
+                    if members.is_empty() {
+                        *held = Slot::Empty;
+                    }
+                }
+            }
+        }
+        if c.until_end != 0 {
+            expiries.push(Reverse((c.until_end, c.slot, c.value)));
+        }
+    }
+}
+
+fn facts(state: &[Slot]) -> usize {
+    state
+        .iter()
+        .map(|s| match s {
+            Slot::Empty => 0,
+            Slot::One(..) => 1,
+            Slot::Many(members) => members.len(),
+        })
+        .sum()
+}
+
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn best_of(runs: usize, mut f: impl FnMut() -> f64) -> f64 {
+    (0..runs).map(|_| f()).fold(f64::MAX, f64::min)
+}
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: cargo run --release --example interned_replay -- STORE");
+        std::process::exit(2);
+    };
+    let store = match Store::open(path.as_ref(), OpenMode::Existing) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    let snapshot = store.latest().expect("a snapshot");
+    let everything = AsOf::new(When::parse("9999").expect("a date"));
+    let chronik_facts = snapshot
+        .state_from_start(everything)
+        .expect("a replay")
+        .len();
+
+    let mut slots: FxHashMap<(String, String), u32> = FxHashMap::default();
+    let mut values: FxHashMap<String, u32> = FxHashMap::default();
+    let mut events: Vec<Event> = Vec::new();
+    let mut changes: Vec<Change> = Vec::new();
+    for record in snapshot.replay_order(None).expect("replay order") {
+        let event = record.expect("a record").event;
+        let from = changes.len() as u32;
+        for change in &event.changes {
+            let next = slots.len() as u32;
+            let slot = *slots
+                .entry((change.entity.clone(), change.attr.clone()))
+                .or_insert(next);
+            let (op, value, until) = match &change.op {
+                Op::Set { value, until } => (SET, Some(value), *until),
+                Op::Unset => (UNSET, None, None),
+                Op::Add { value, until } => (ADD, Some(value), *until),
+                Op::Remove { value } => (REMOVE, Some(value), None),
+            };
+            let value = value.map_or(0, |v| {
+                let next = values.len() as u32;
+                *values.entry(format!("{v:?}")).or_insert(next)
+            });
+            let until_end = until.map_or(0, When::end);
+            changes.push(Change {
+                slot,
+                op,
+                value,
+                until_end,
+            });
+        }
+        events.push(Event {
+            start: event.at.start(),
+            end: event.at.end(),
+            precision: event.at.precision().code(),
+            id: events.len() as u32,
+            from,
+            to: changes.len() as u32,
+        });
+    }
+    let end = everything.end();
+    let replay = |changes_of: &mut dyn FnMut(&mut Vec<Slot>, &mut Expiries)| {
+        let mut state = vec![Slot::Empty; slots.len()];
+        let mut expiries = Expiries::new();
+        changes_of(&mut state, &mut expiries);
+        expire_through(&mut state, &mut expiries, end - 1);
+        state
+    };
+    let in_memory = |state: &mut Vec<Slot>, expiries: &mut Expiries| {
+        for e in &events {
+            apply(state, expiries, e, &changes[e.from as usize..e.to as usize]);
+        }
+    };
+    let state = replay(&mut { in_memory });
+    println!(
+        "{} events, {} changes, {} attributes, {} values; {} facts at the end (chronik: {chronik_facts})",
+        events.len(),
+        changes.len(),
+        slots.len(),
+        values.len(),
+        facts(&state)
+    );
+    let seconds = best_of(3, || {
+        let started = Instant::now();
+        std::hint::black_box(replay(&mut { in_memory }));
+        started.elapsed().as_secs_f64()
+    });
+    println!(
+        "replay in memory: {:.0} events/s",
+        events.len() as f64 / seconds
+    );
+
+    // The replay stream.
+    let mut frames: Vec<Vec<u8>> = Vec::new();
+    let mut raw = 0;
+    for chunk in events.chunks(256) {
+        let mut page = Vec::new();
+        let mut last = 0i64;
+        for e in chunk {
+            push_varint(&mut page, zigzag(e.start - last));
+            last = e.start;
+            push_varint(&mut page, zigzag(e.end - e.start));
+            page.push(e.precision);
+            push_varint(&mut page, u64::from(e.id));
+            push_varint(&mut page, u64::from(e.to - e.from));
+            for c in &changes[e.from as usize..e.to as usize] {
+                push_varint(&mut page, u64::from(c.slot));
+                page.push(c.op);
+                push_varint(&mut page, u64::from(c.value));
+                let until = if c.until_end == 0 {
+                    0
+                } else {
+                    zigzag(c.until_end - e.start) + 1
+                };
+                push_varint(&mut page, until);
+            }
+        }
+        raw += page.len();
+        frames.push(zstd::bulk::compress(&page, 1).expect("compressed"));
+    }
+    let stored: usize = frames.iter().map(Vec::len).sum();
+    println!(
+        "replay stream: {:.1} MiB, {:.1} MiB compressed ({:.1} bytes an event)",
+        raw as f64 / 1048576.0,
+        stored as f64 / 1048576.0,
+        stored as f64 / events.len() as f64
+    );
+    let from_stream = |state: &mut Vec<Slot>, expiries: &mut Expiries| {
+        let mut decompressor = zstd::bulk::Decompressor::new().expect("a context");
+        let mut buffer: Vec<Change> = Vec::new();
+        for frame in &frames {
+            let page = decompressor.decompress(frame, 1 << 20).expect("a page");
+            let (mut at, mut last) = (0, 0i64);
+            while at < page.len() {
+                let start = last + unzigzag(read_varint(&page, &mut at));
+                last = start;
+                let end = start + unzigzag(read_varint(&page, &mut at));
+                let precision = page[at];
+                at += 1;
+                let id = read_varint(&page, &mut at) as u32;
+                let n = read_varint(&page, &mut at) as u32;
+                buffer.clear();
+                for _ in 0..n {
+                    let slot = read_varint(&page, &mut at) as u32;
+                    let op = page[at];
+                    at += 1;
+                    let value = read_varint(&page, &mut at) as u32;
+                    let until = read_varint(&page, &mut at);
+                    let until_end = if until == 0 {
+                        0
+                    } else {
+                        start + unzigzag(until - 1)
+                    };
+                    buffer.push(Change {
+                        slot,
+                        op,
+                        value,
+                        until_end,
+                    });
+                }
+                let event = Event {
+                    start,
+                    end,
+                    precision,
+                    id,
+                    from: 0,
+                    to: n,
+                };
+                apply(state, expiries, &event, &buffer);
+            }
+        }
+    };
+    assert_eq!(facts(&replay(&mut { from_stream })), facts(&state));
+    let seconds = best_of(3, || {
+        let started = Instant::now();
+        std::hint::black_box(replay(&mut { from_stream }));
+        started.elapsed().as_secs_f64()
+    });
+    println!(
+        "replay from the stream (decompress, decode, apply): {:.0} events/s",
+        events.len() as f64 / seconds
+    );
+
+    // A checkpoint of the final state, stored the same way.
+    let mut bytes = Vec::new();
+    let fact = |out: &mut Vec<u8>, value: u32, p: &Provenance| {
+        push_varint(out, u64::from(value));
+        push_varint(out, u64::from(p.event));
+        push_varint(out, zigzag(p.since));
+        out.push(p.precision);
+        push_varint(out, zigzag(p.until_end));
+    };
+    for (i, slot) in state.iter().enumerate() {
+        match slot {
+            Slot::Empty => {}
+            Slot::One(value, p) => {
+                push_varint(&mut bytes, i as u64);
+                push_varint(&mut bytes, 0);
+                fact(&mut bytes, *value, p);
+            }
+            Slot::Many(members) => {
+                push_varint(&mut bytes, i as u64);
+                push_varint(&mut bytes, members.len() as u64);
+                for (value, p) in members {
+                    fact(&mut bytes, *value, p);
+                }
+            }
+        }
+    }
+    let chunks: Vec<Vec<u8>> = bytes
+        .chunks(64 << 10)
+        .map(|c| zstd::bulk::compress(c, 1).expect("compressed"))
+        .collect();
+    println!(
+        "checkpoint: {:.1} MiB, {:.1} MiB compressed",
+        bytes.len() as f64 / 1048576.0,
+        chunks.iter().map(Vec::len).sum::<usize>() as f64 / 1048576.0
+    );
+    let read_fact = |b: &[u8], at: &mut usize| {
+        let value = read_varint(b, at) as u32;
+        let event = read_varint(b, at) as u32;
+        let since = unzigzag(read_varint(b, at));
+        let precision = b[*at];
+        *at += 1;
+        let until_end = unzigzag(read_varint(b, at));
+        let p = Provenance {
+            event,
+            since,
+            precision,
+            until_end,
+        };
+        (value, p)
+    };
+    let seconds = best_of(3, || {
+        let started = Instant::now();
+        let mut decompressor = zstd::bulk::Decompressor::new().expect("a context");
+        let mut decoded = Vec::with_capacity(bytes.len());
+        for chunk in &chunks {
+            decoded.extend_from_slice(&decompressor.decompress(chunk, 1 << 20).expect("a chunk"));
+        }
+        let mut read = vec![Slot::Empty; slots.len()];
+        let mut at = 0;
+        while at < decoded.len() {
+            let i = read_varint(&decoded, &mut at) as usize;
+            let members = read_varint(&decoded, &mut at);
+            read[i] = if members == 0 {
+                let (value, p) = read_fact(&decoded, &mut at);
+                Slot::One(value, p)
+            } else {
+                Slot::Many((0..members).map(|_| read_fact(&decoded, &mut at)).collect())
+            };
+        }
+        assert_eq!(facts(&read), facts(&state));
+        started.elapsed().as_secs_f64()
+    });
+    println!("checkpoint decoded in {:.1} ms", seconds * 1e3);
+}
