@@ -287,17 +287,18 @@ impl State {
     /// Every fact, sorted by (entity, attribute, value).
     pub fn facts(&self) -> impl Iterator<Item = Fact<'_>> {
         self.slots().flat_map(|(entity, attr, slot)| {
-            let fact = move |value, provenance| Fact {
-                entity,
-                attr,
-                value,
-                provenance,
+            let (one, many) = match slot {
+                Slot::One(value, p) => (Some((value, p)), None),
+                Slot::Many(members) => (None, Some(members.iter())),
             };
-            let facts: Vec<Fact<'_>> = match slot {
-                Slot::One(value, p) => vec![fact(value, p)],
-                Slot::Many(members) => members.iter().map(|(v, p)| fact(v, p)).collect(),
-            };
-            facts
+            one.into_iter()
+                .chain(many.into_iter().flatten())
+                .map(move |(value, provenance)| Fact {
+                    entity,
+                    attr,
+                    value,
+                    provenance,
+                })
         })
     }
 
