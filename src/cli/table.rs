@@ -51,10 +51,10 @@ impl Table {
     }
 }
 
-/// Writes a table of `rows` too large to hold as text: `fill` writes a
-/// row's cells into the strings it is given (one per header column, empty
-/// when given), once to measure the columns and once to print them. The
-/// same layout as [`Table`].
+/// Writes a table of `rows` too large to hold as text, laid out as
+/// [`Table`] does. `fill` writes a row's cells into the strings it is
+/// given: one per header column, cleared before each call. It is called
+/// twice for each row, once to measure the columns and once to print them.
 pub fn write_rows<T>(
     out: &mut dyn Write,
     header: &[&str],
