@@ -351,6 +351,46 @@ fn state_text_aligns_columns_and_marks_uncertain_facts() {
 }
 
 #[test]
+fn state_text_shows_until_only_when_a_fact_has_one_and_escapes_control_characters() {
+    let env = Env::new();
+    env.ok(&[
+        "add",
+        "--id",
+        "deal",
+        "--at",
+        "2025-01-21",
+        "--title",
+        "Deal",
+        "--set",
+        "stargate.kind=joint\tventure",
+        "--set",
+        "stargate.planned_investment=500000000000USD",
+        "--until",
+        "2029",
+    ]);
+    let text = env.ok(&["state", "--at", "2026"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[2],
+        "ENTITY    ATTRIBUTE           VALUE             SINCE       EVENT  UNTIL"
+    );
+    assert_eq!(
+        lines[3],
+        "stargate  kind                joint\\tventure    2025-01-21  deal"
+    );
+    assert_eq!(
+        lines[4],
+        "stargate  planned_investment  500000000000 USD  2025-01-21  deal   2029"
+    );
+    // Past 2029 the fact has expired, and no fact left has an until.
+    let later = env.ok(&["state", "--at", "2030"]);
+    assert_eq!(
+        later.lines().nth(2),
+        Some("ENTITY    ATTRIBUTE  VALUE           SINCE       EVENT")
+    );
+}
+
+#[test]
 fn state_defaults_to_today_and_filters_by_entity() {
     let env = Env::bundled();
     let today = chrono::Utc::now().date_naive().to_string();
