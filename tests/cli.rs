@@ -362,7 +362,7 @@ fn state_text_shows_until_only_when_a_fact_has_one_and_escapes_control_character
         "--title",
         "Deal",
         "--set",
-        "stargate.kind=joint\tventure",
+        "stargate.kind=a\tjoint venture of four",
         "--set",
         "stargate.planned_investment=500000000000USD",
         "--until",
@@ -372,21 +372,22 @@ fn state_text_shows_until_only_when_a_fact_has_one_and_escapes_control_character
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[2],
-        "ENTITY    ATTRIBUTE           VALUE             SINCE       EVENT  UNTIL"
+        "ENTITY    ATTRIBUTE           VALUE                     SINCE       EVENT  UNTIL"
     );
     assert_eq!(
         lines[3],
-        "stargate  kind                joint\\tventure    2025-01-21  deal"
+        "stargate  kind                a\\tjoint venture of four  2025-01-21  deal"
     );
     assert_eq!(
         lines[4],
-        "stargate  planned_investment  500000000000 USD  2025-01-21  deal   2029"
+        "stargate  planned_investment  500000000000 USD          2025-01-21  deal   2029"
     );
-    // Past 2029 the fact has expired, and no fact left has an until.
+    // Past 2029 the fact has expired, and no fact left has an until. The
+    // escaped value is the widest of its column: measured as shown.
     let later = env.ok(&["state", "--at", "2030"]);
     assert_eq!(
         later.lines().nth(2),
-        Some("ENTITY    ATTRIBUTE  VALUE           SINCE       EVENT")
+        Some("ENTITY    ATTRIBUTE  VALUE                     SINCE       EVENT")
     );
 }
 
