@@ -1,11 +1,15 @@
-//! Decoded pages kept for reading again, bounded by the memory they take.
+//! What the store keeps in memory to read again.
 //!
-//! The log keeps the pages a replay read last (replay order keeps coming
-//! back to them); `verify` keeps index pages while it checks every record.
-//! Both bound the cache in bytes rather than in pages, so that pages of
-//! large events cannot make it hold gigabytes.
+//! Decoded pages, bounded by the memory they take ([`SizedLru`]): the log
+//! keeps the pages a replay read last (replay order keeps coming back to
+//! them); `verify` keeps index pages while it checks every record. Both
+//! bound the cache in bytes rather than in pages, so that pages of large
+//! events cannot make it hold gigabytes. And values read from a whole tree
+//! ([`Kept`]): the corrections and the checkpoint headers, which every
+//! query needs and which change only when their tree is written.
 
 use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use sled::IVec;
@@ -71,9 +75,56 @@ impl<K: Hash + Eq, V> SizedLru<K, V> {
     }
 }
 
+/// A value read once and kept until [`Kept::forget`] (called by whatever
+/// writes what it was read from).
+pub struct Kept<T>(Mutex<Option<Arc<T>>>);
+
+impl<T> Default for Kept<T> {
+    fn default() -> Kept<T> {
+        Kept(Mutex::new(None))
+    }
+}
+
+impl<T> Kept<T> {
+    /// The value kept, or the one `read` gives, kept from now on. The lock
+    /// is held while it reads, so that a `forget` cannot come between the
+    /// read and the keeping.
+    pub fn get_or_read<E>(&self, read: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(value) = &*kept {
+            return Ok(value.clone());
+        }
+        let value = Arc::new(read()?);
+        *kept = Some(value.clone());
+        Ok(value)
+    }
+
+    pub fn forget(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_value_is_read_once_until_forgotten_and_a_failed_read_is_not_kept() {
+        let kept: Kept<u32> = Kept::default();
+        let mut reads = 0;
+        let mut read = |value: Result<u32, &'static str>| {
+            kept.get_or_read(|| {
+                reads += 1;
+                value
+            })
+        };
+        assert_eq!(read(Err("unreadable")), Err("unreadable"));
+        assert_eq!(read(Ok(1)).as_deref(), Ok(&1));
+        assert_eq!(read(Ok(2)).as_deref(), Ok(&1), "kept");
+        kept.forget();
+        assert_eq!(read(Ok(3)).as_deref(), Ok(&3), "read again");
+        assert_eq!(reads, 3);
+    }
 
     #[test]
     fn the_least_recently_used_go_once_the_budget_is_passed() {

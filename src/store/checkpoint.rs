@@ -78,7 +78,7 @@ const MAX_RUNS: usize = 4;
 pub const DEFAULT_EVERY: u64 = 50_000;
 
 /// Every stored checkpoint header, (key, value), in key order.
-pub(super) type StoredHeaders = Arc<[(sled::IVec, sled::IVec)]>;
+pub(super) type StoredHeaders = Vec<(sled::IVec, sled::IVec)>;
 
 /// What a query needs to know before it decodes a checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -560,29 +560,18 @@ impl Store {
     /// and kept until the tree is written. A header kept after it changed
     /// is no risk: [`Store::checkpoint_for`] checks the one it uses against
     /// the tree, and one written since is only a nearer one missed.
-    fn stored_headers(&self) -> Result<StoredHeaders> {
-        let mut kept = self
-            .checkpoint_headers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(headers) = &*kept {
-            return Ok(headers.clone());
-        }
-        let headers: StoredHeaders = self
-            .checkpoints
-            .scan_prefix([HEADERS])
-            .collect::<sled::Result<_>>()
-            .map_err(|e| self.storage(e))?;
-        *kept = Some(headers.clone());
-        Ok(headers)
+    fn stored_headers(&self) -> Result<Arc<StoredHeaders>> {
+        self.checkpoint_headers.get_or_read(|| {
+            self.checkpoints
+                .scan_prefix([HEADERS])
+                .collect::<sled::Result<_>>()
+                .map_err(|e| self.storage(e))
+        })
     }
 
     /// Forgets the kept checkpoint headers: the tree was written.
     pub(super) fn forget_checkpoint_headers(&self) {
-        *self
-            .checkpoint_headers
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = None;
+        self.checkpoint_headers.forget();
     }
 
     /// Every checkpoint header of the current layout, in replay order:

@@ -41,8 +41,8 @@ mod write;
 pub mod tamper;
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -259,10 +259,10 @@ pub struct Store {
     reads: AtomicU64,
     /// The `corrected` tree, read once and kept until it is written
     /// (every snapshot needs it; reading it costs more than an entity query).
-    corrections: Mutex<Option<Arc<Corrections>>>,
+    corrections: cache::Kept<Corrections>,
     /// The checkpoint headers (key, value), read once and kept until the
     /// `checkpoints` tree is written (see [`Store::checkpoint_for`]).
-    checkpoint_headers: Mutex<Option<checkpoint::StoredHeaders>>,
+    checkpoint_headers: cache::Kept<checkpoint::StoredHeaders>,
     /// chronik's own lock on the store, held while sled is open (declared
     /// last: released after sled has closed).
     _lock: std::fs::File,
@@ -325,8 +325,8 @@ impl Store {
             db,
             writer: Mutex::new(()),
             reads: AtomicU64::new(0),
-            corrections: Mutex::new(None),
-            checkpoint_headers: Mutex::new(None),
+            corrections: Default::default(),
+            checkpoint_headers: Default::default(),
             _lock: lock,
         };
         // The format first (a newer one may keep its head elsewhere), then

@@ -112,26 +112,22 @@ impl Store {
     /// Every correction in the `corrected` tree, read once and kept until
     /// the tree is written.
     fn corrections(&self) -> Result<Arc<Corrections>> {
-        let mut cached = self.corrections.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(corrections) = &*cached {
-            return Ok(corrections.clone());
-        }
-        let mut all = Corrections::default();
-        for entry in self.corrected.iter() {
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            let (target, by) = keys::decode_pair(&key)
-                .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
-            all.map.entry(target).or_default().push(by);
-            all.last_by = all.last_by.max(by);
-        }
-        let all = Arc::new(all);
-        *cached = Some(all.clone());
-        Ok(all)
+        self.corrections.get_or_read(|| {
+            let mut all = Corrections::default();
+            for entry in self.corrected.iter() {
+                let (key, _) = entry.map_err(|e| self.storage(e))?;
+                let (target, by) = keys::decode_pair(&key)
+                    .ok_or_else(|| Error::Corrupt("a correction index key is unreadable".into()))?;
+                all.map.entry(target).or_default().push(by);
+                all.last_by = all.last_by.max(by);
+            }
+            Ok(all)
+        })
     }
 
     /// Forgets the corrections read (every write to the `corrected` tree does).
     pub(super) fn forget_corrections(&self) {
-        *self.corrections.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.corrections.forget();
     }
 }
 
