@@ -210,17 +210,12 @@ impl When {
         let midnight = start.rem_euclid(86_400) == 0;
         // Days and instants, most stored dates, need no calendar: replay
         // and checkpoints rebuild one for every fact they read.
+        let date = || DateTime::from_timestamp(start, 0).map(|t| t.date_naive());
         let aligned = match precision {
             Precision::Instant => true,
             Precision::Day => midnight,
-            Precision::Month | Precision::Year => {
-                let date = DateTime::from_timestamp(start, 0)?.date_naive();
-                midnight
-                    && match precision {
-                        Precision::Month => date.day() == 1,
-                        _ => date.ordinal() == 1,
-                    }
-            }
+            Precision::Month => midnight && date().is_some_and(|d| d.day() == 1),
+            Precision::Year => midnight && date().is_some_and(|d| d.ordinal() == 1),
         };
         aligned.then_some(When { start, precision })
     }

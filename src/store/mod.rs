@@ -18,10 +18,9 @@
 //! then `head` is published (and `pending` cleared) in one atomic write to
 //! `meta`, then everything is flushed. Readers ignore whatever lies above
 //! the head; opening a store that has `pending` (a crash mid-batch) removes
-//! the leftovers. After the
-//! flush, the head is also written to a witness file (see `witness.rs`), so
-//! that a store whose files lost records is refused instead of answering
-//! as if they never existed.
+//! the leftovers. After the flush, the head is also written to a witness
+//! file (see `witness.rs`), so that a store whose files lost records is
+//! refused instead of answering as if they never existed.
 
 mod cache;
 mod checkpoint;

@@ -4,9 +4,9 @@
 //! far more memory than the data for large batches. An index with one sled
 //! key per entry cannot import a million events quickly. A [`PagedSet`]
 //! keeps its elements, sorted, in pages of about [`PAGE_BYTES`] (or the size
-//! it was made with): each sled
-//! entry is one page, keyed by its first element, holding the elements from
-//! that one up to the next page's first element. Writes merge sorted runs
+//! it was made with): each sled entry is one page, keyed by its first
+//! element, holding the elements from that one up to the next page's first
+//! element. Writes merge sorted runs
 //! into the pages they fall in and split pages that grow too big; a bulk
 //! import touches a few thousand sled keys instead of millions.
 //!
@@ -432,15 +432,7 @@ impl PagedSet {
     /// The elements from `from` (inclusive) up to `to` (exclusive, or the
     /// end), in order.
     pub fn range(&self, from: &[u8], to: Option<&[u8]>) -> Range {
-        let mut range = Range {
-            pages: None,
-            current: None,
-            from: from.to_vec(),
-            to: to.map(<[u8]>::to_vec),
-            returned: None,
-            last: None,
-            error: None,
-        };
+        let mut range = Range::new(from, to);
         // The first page is the one found for `from`; the others follow it.
         let start = match self.stored_page_for(from) {
             Ok(Some((key, stored))) => {
@@ -500,20 +492,28 @@ pub struct Range {
 }
 
 impl Range {
-    fn failed(e: PageError) -> Range {
+    /// A range from `from` (inclusive) to `to` (exclusive, or the end)
+    /// that has no page yet.
+    fn new(from: &[u8], to: Option<&[u8]>) -> Range {
         Range {
             pages: None,
             current: None,
-            from: Vec::new(),
-            to: None,
+            from: from.to_vec(),
+            to: to.map(<[u8]>::to_vec),
             returned: None,
             last: None,
-            error: Some(e),
+            error: None,
         }
     }
-}
 
-impl Range {
+    /// A range that gives `e`, then ends.
+    fn failed(e: PageError) -> Range {
+        Range {
+            error: Some(e),
+            ..Range::new(&[], None)
+        }
+    }
+
     /// Makes the page stored under `key` the current one, from its first
     /// element at or after `from` and after the last one returned from the
     /// pages before (a write in another thread may have split a page

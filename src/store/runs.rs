@@ -273,6 +273,23 @@ mod tests {
 
     use super::*;
 
+    /// Every element `runs` and `rest` give, in the order given, and the
+    /// number of chunks they came in.
+    fn merged(runs: &Runs, rest: &[&[u8]]) -> (Vec<Vec<u8>>, usize) {
+        let (mut merged, mut chunks) = (Vec::new(), 0);
+        runs.merge_with(
+            rest,
+            |e| e,
+            |chunk| {
+                chunks += 1;
+                merged.extend(chunk.iter().map(|e| e.to_vec()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        (merged, chunks)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -300,11 +317,7 @@ mod tests {
             prop_assert!(runs.runs.len() <= MAX_RUNS);
             let rest_sorted: Vec<&[u8]> = rest.iter().map(Vec::as_slice).collect();
             model.extend(rest.iter().cloned());
-            let mut merged = Vec::new();
-            runs.merge_with(&rest_sorted, |e| e, |chunk| {
-                merged.extend(chunk.iter().map(|e| e.to_vec()));
-                Ok(())
-            }).unwrap();
+            let (merged, _) = merged(&runs, &rest_sorted);
             prop_assert_eq!(merged, model.into_iter().collect::<Vec<_>>());
         }
     }
@@ -327,16 +340,8 @@ mod tests {
             runs.spill(dir.path(), &sorted).unwrap();
         }
         assert!(runs.runs.len() < spills, "no merge of the runs kept");
-        let mut merged: Vec<Vec<u8>> = Vec::new();
-        runs.merge_with(
-            &[],
-            |e| e,
-            |chunk| {
-                merged.extend(chunk.iter().map(|e| e.to_vec()));
-                Ok(())
-            },
-        )
-        .unwrap();
+        let (merged, chunks) = merged(&runs, &[]);
+        assert!(chunks > 1);
         assert_eq!(merged, all.iter().map(|e| e.to_vec()).collect::<Vec<_>>());
     }
 
@@ -352,18 +357,7 @@ mod tests {
         // The same elements twice, across the ends of the chunks merged.
         let sorted: Vec<&[u8]> = all.iter().map(|e| &e[..]).collect();
         runs.spill(dir.path(), &sorted).unwrap();
-        let mut chunks = 0;
-        let mut merged: Vec<Vec<u8>> = Vec::new();
-        runs.merge_with(
-            &[],
-            |e| e,
-            |chunk| {
-                chunks += 1;
-                merged.extend(chunk.iter().map(|e| e.to_vec()));
-                Ok(())
-            },
-        )
-        .unwrap();
+        let (merged, chunks) = merged(&runs, &[]);
         assert!(chunks > 1);
         assert_eq!(merged, all.iter().map(|e| e.to_vec()).collect::<Vec<_>>());
         // The file is unnamed: nothing is left in the directory.

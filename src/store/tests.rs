@@ -1560,7 +1560,7 @@ fn a_large_batch_that_fails_at_commit_leaves_no_entity_entries() {
     let mut writer = store.writer(IdPolicy::RequireNew, None, now()).unwrap();
     writer.push(&batch[..250]).unwrap();
     assert!(!writer.spilled_nothing(), "no run spilled");
-    assert_eq!(entries(&store), 1, "written before the commit");
+    assert_eq!(entries(&store), 1, "nothing written before the commit");
     writer.push(&batch[250..]).unwrap();
     assert!(writer.commit().is_err());
     assert_eq!(entries(&store), 1);
