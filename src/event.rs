@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
 use std::fmt;
 
+use crate::names::Names;
 use crate::when::When;
 
 /// The longest id, entity or attribute name accepted.
@@ -616,12 +617,15 @@ impl Event {
 pub struct BatchCheck {
     files: Vec<String>,
     ids: Ids,
-    /// `entity NUL attr` → (kind, the event of this batch that fixed it, or
-    /// `None` for the store).
-    kinds: HashMap<String, (AttrKind, Option<Box<str>>)>,
-    /// A buffer for building keys without allocating.
-    key: String,
+    entities: Names,
+    attrs: Names,
+    /// (entity number, attribute number) → how it is used.
+    kinds: HashMap<(u32, u32), KnownKind>,
 }
+
+/// An attribute's kind, and the event of the batch that fixed it (`None`:
+/// the store had it).
+type KnownKind = (AttrKind, Option<Box<str>>);
 
 impl BatchCheck {
     pub fn new() -> BatchCheck {
@@ -656,11 +660,11 @@ impl BatchCheck {
         }
         for (i, change) in event.changes.iter().enumerate() {
             let kind = change.op.attr_kind();
-            self.key.clear();
-            self.key.push_str(&change.entity);
-            self.key.push('\0');
-            self.key.push_str(&change.attr);
-            let (earlier, whom) = match self.kinds.get(self.key.as_str()) {
+            let attr = (
+                self.entities.number(&change.entity),
+                self.attrs.number(&change.attr),
+            );
+            let (earlier, whom) = match self.kinds.get(&attr) {
                 Some(known) => known,
                 None => {
                     let known = match known_kind(&change.entity, &change.attr) {
@@ -670,7 +674,7 @@ impl BatchCheck {
                             (kind, Some(event.id.as_str().into()))
                         }
                     };
-                    self.kinds.entry(self.key.clone()).or_insert(known)
+                    self.kinds.entry(attr).or_insert(known)
                 }
             };
             let earlier = *earlier;
@@ -728,54 +732,28 @@ struct Seen {
 
 /// The ids of a batch so far, each with where its event came from, in
 /// about 40 bytes an id (a map of boxed strings took twice that, a tenth
-/// of a million-event import's memory): the ids end to end in one string,
-/// and a hash table of their indexes.
+/// of a million-event import's memory): the ids numbered, and where each
+/// number's event came from.
 #[derive(Debug, Default)]
 struct Ids {
-    text: String,
-    /// Where each id ends in `text`, and where its event came from.
-    entries: Vec<(usize, Seen)>,
-    /// Indexes into `entries`, by the hash of the id.
-    table: hashbrown::HashTable<u32>,
-}
-
-/// The id at `index` of [`Ids`]' `text` and `entries`.
-fn id_at<'a>(text: &'a str, entries: &[(usize, Seen)], index: u32) -> &'a str {
-    let index = index as usize;
-    let start = index.checked_sub(1).map_or(0, |i| entries[i].0);
-    &text[start..entries[index].0]
+    names: Names,
+    seen: Vec<Seen>,
 }
 
 impl Ids {
-    fn hash(id: &str) -> u64 {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(id)
-    }
-
     /// Where the event with this id came from, if the batch has one.
     fn get(&self, id: &str) -> Option<Seen> {
-        self.table
-            .find(Ids::hash(id), |&i| {
-                id_at(&self.text, &self.entries, i) == id
-            })
-            .map(|&i| self.entries[i as usize].1)
+        self.names.find(id).map(|n| self.seen[n as usize])
     }
 
     /// Adds an id the batch does not have yet; false if the batch already
-    /// holds as many ids as an index can count.
+    /// holds as many ids as can be numbered.
     fn insert(&mut self, id: &str, seen: Seen) -> bool {
-        let Ok(index) = u32::try_from(self.entries.len()) else {
+        debug_assert!(self.get(id).is_none(), "a new id");
+        if self.names.try_number(id).is_none() {
             return false;
-        };
-        self.text.push_str(id);
-        self.entries.push((self.text.len(), seen));
-        let Ids {
-            text,
-            entries,
-            table,
-        } = self;
-        let rehash = |&i: &u32| Ids::hash(id_at(text, entries, i));
-        table.insert_unique(Ids::hash(id), index, rehash);
+        }
+        self.seen.push(seen);
         true
     }
 }

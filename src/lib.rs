@@ -29,6 +29,7 @@ pub mod formats;
 pub mod generate;
 pub mod history;
 pub mod known_at;
+mod names;
 pub mod state;
 pub mod store;
 pub mod when;

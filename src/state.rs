@@ -19,6 +19,8 @@ use crate::when::{Certainty, When};
 mod members;
 pub use members::Members;
 
+use crate::names::Names;
+
 /// The question a replay answers: the state at the end of `at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AsOf {
@@ -120,25 +122,48 @@ pub struct Expired {
 /// The facts that hold at some date: for every (entity, attribute), one
 /// value or a set of values, each with its provenance.
 ///
-/// Kept in a hash map keyed by `entity NUL attribute` (replay looks up
-/// attributes far more often than it lists them); listing sorts the keys,
-/// and NUL sorts before every character, so the order is (entity, attribute).
-#[derive(Debug, Clone, Default)]
+/// Entities and attributes are numbered as first seen (a few thousand
+/// entities, a few dozen attributes), and what each attribute holds is kept
+/// in a hash map keyed by the two numbers: replay looks up attributes far
+/// more often than it lists them, and an integer key is hashed and compared
+/// without reading a string. Listing sorts by the names' ranks.
+#[derive(Clone, Default)]
 pub struct State {
-    slots: FxHashMap<Box<str>, Slot>,
-    /// A buffer for building keys without allocating.
-    key: String,
+    entities: Names,
+    attrs: Names,
+    /// By [`key`]: entity number, attribute number.
+    slots: FxHashMap<u64, Slot>,
+}
+
+/// The key of a slot: the entity's number, then the attribute's.
+fn key(entity: u32, attr: u32) -> u64 {
+    (u64::from(entity) << 32) | u64::from(attr)
+}
+
+/// The entity's and the attribute's number in a slot's key.
+fn numbers(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 impl PartialEq for State {
     fn eq(&self, other: &State) -> bool {
-        self.slots == other.slots
+        self.slots.len() == other.slots.len()
+            && self.slots.iter().all(|(&key, slot)| {
+                let (entity, attr) = self.names(key);
+                other.get(entity, attr) == Some(slot)
+            })
     }
 }
 
-/// Splits a slot key into (entity, attribute).
-fn split_key(key: &str) -> (&str, &str) {
-    key.split_once('\0').expect("a slot key holds a NUL")
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.slots()
+                    .map(|(entity, attr, slot)| (format!("{entity}.{attr}"), slot)),
+            )
+            .finish()
+    }
 }
 
 impl State {
@@ -146,12 +171,20 @@ impl State {
         State::default()
     }
 
-    /// Sets `self.key` to `entity NUL attr`.
-    fn key_of(&mut self, entity: &str, attr: &str) {
-        self.key.clear();
-        self.key.push_str(entity);
-        self.key.push('\0');
-        self.key.push_str(attr);
+    /// The key of (entity, attr), numbering either if it is new.
+    fn number(&mut self, entity: &str, attr: &str) -> u64 {
+        key(self.entities.number(entity), self.attrs.number(attr))
+    }
+
+    /// The key of (entity, attr), if both have numbers.
+    fn find(&self, entity: &str, attr: &str) -> Option<u64> {
+        Some(key(self.entities.find(entity)?, self.attrs.find(attr)?))
+    }
+
+    /// The entity and attribute of a slot's key.
+    fn names(&self, key: u64) -> (&str, &str) {
+        let (entity, attr) = numbers(key);
+        (self.entities.name(entity), self.attrs.name(attr))
     }
 
     /// Applies `event`'s changes in the order written; every fact it sets or
@@ -165,7 +198,7 @@ impl State {
         // One shared id for every fact this event sets or adds.
         let mut id: Option<Arc<str>> = None;
         for change in &event.changes {
-            self.key_of(&change.entity, &change.attr);
+            let key = self.number(&change.entity, &change.attr);
             let mut provenance = |until: Option<When>| Provenance {
                 event: id
                     .get_or_insert_with(|| Arc::from(event.id.as_str()))
@@ -176,31 +209,27 @@ impl State {
             };
             // Whether an uncertain event meets a fact it cannot make less certain.
             let keeps = |held: &Provenance| uncertain && !held.uncertain;
-            let key = self.key.as_str();
             match &change.op {
-                Op::Set { value, until } => match self.slots.get_mut(key) {
+                Op::Set { value, until } => match self.slots.get_mut(&key) {
                     Some(Slot::One(held, p)) if held == value && keeps(p) => {}
                     Some(existing) => *existing = Slot::One(value.clone(), provenance(*until)),
                     None => {
                         let slot = Slot::One(value.clone(), provenance(*until));
-                        self.slots.insert(key.into(), slot);
+                        self.slots.insert(key, slot);
                     }
                 },
-                Op::Unset => match self.slots.get_mut(key) {
+                Op::Unset => match self.slots.get_mut(&key) {
                     Some(Slot::One(_, p)) if uncertain => p.uncertain = true,
                     Some(Slot::One(..)) => {
-                        self.slots.remove(key);
+                        self.slots.remove(&key);
                     }
                     _ => {}
                 },
                 Op::Add { value, until } => {
-                    let slot = match self.slots.get_mut(key) {
-                        Some(slot) => slot,
-                        None => self
-                            .slots
-                            .entry(key.into())
-                            .or_insert(Slot::Many(Members::new())),
-                    };
+                    let slot = self
+                        .slots
+                        .entry(key)
+                        .or_insert_with(|| Slot::Many(Members::new()));
                     let members = slot.members_mut();
                     if members.get(value).is_some_and(keeps) {
                         continue;
@@ -208,7 +237,7 @@ impl State {
                     members.insert(value.clone(), provenance(*until));
                 }
                 Op::Remove { value } => {
-                    if let Some(Slot::Many(members)) = self.slots.get_mut(key) {
+                    if let Some(Slot::Many(members)) = self.slots.get_mut(&key) {
                         match members.get_mut(value) {
                             Some(p) if uncertain => p.uncertain = true,
                             Some(_) => {
@@ -217,7 +246,7 @@ impl State {
                             None => {}
                         }
                         if members.is_empty() {
-                            self.slots.remove(key);
+                            self.slots.remove(&key);
                         }
                     }
                 }
@@ -235,18 +264,17 @@ impl State {
         value: Option<&Value>,
         end: i64,
     ) -> Option<(Value, Provenance)> {
-        self.key_of(entity, attr);
-        let key = self.key.as_str();
+        let key = self.find(entity, attr)?;
         let ends_here = |p: &Provenance| p.until.map(When::end) == Some(end);
-        match (self.slots.get_mut(key), value) {
-            (Some(Slot::One(_, p)), None) if ends_here(p) => match self.slots.remove(key) {
+        match (self.slots.get_mut(&key), value) {
+            (Some(Slot::One(_, p)), None) if ends_here(p) => match self.slots.remove(&key) {
                 Some(Slot::One(value, p)) => Some((value, p)),
                 _ => None,
             },
             (Some(Slot::Many(members)), Some(v)) if members.get(v).is_some_and(ends_here) => {
                 let removed = members.remove_entry(v);
                 if members.is_empty() {
-                    self.slots.remove(key);
+                    self.slots.remove(&key);
                 }
                 removed
             }
@@ -256,30 +284,38 @@ impl State {
 
     /// What (entity, attr) holds, if anything.
     pub fn get(&self, entity: &str, attr: &str) -> Option<&Slot> {
-        self.slots.get(format!("{entity}\0{attr}").as_str())
+        self.slots.get(&self.find(entity, attr)?)
     }
 
     /// An empty state with room for `slots` attributes.
     pub fn with_capacity(slots: usize) -> State {
         State {
             slots: FxHashMap::with_capacity_and_hasher(slots, Default::default()),
-            key: String::new(),
+            ..State::default()
         }
     }
 
     /// Sets what `entity`'s `attr` holds, replacing what it held.
     pub fn put_slot(&mut self, entity: &str, attr: &str, slot: Slot) {
-        self.key_of(entity, attr);
-        self.slots.insert(self.key.as_str().into(), slot);
+        let key = self.number(entity, attr);
+        self.slots.insert(key, slot);
     }
 
     /// Every attribute that holds anything, sorted by (entity, attribute).
     pub fn slots(&self) -> impl Iterator<Item = (&str, &str, &Slot)> {
-        let mut slots: Vec<(&str, &Slot)> =
-            self.slots.iter().map(|(k, slot)| (&**k, slot)).collect();
-        slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        slots.into_iter().map(|(key, slot)| {
-            let (entity, attr) = split_key(key);
+        let (entities, attrs) = (self.entities.ranks(), self.attrs.ranks());
+        let mut slots: Vec<(u64, u64, &Slot)> = self
+            .slots
+            .iter()
+            .map(|(&key, slot)| {
+                let (entity, attr) = numbers(key);
+                let rank = self::key(entities[entity as usize], attrs[attr as usize]);
+                (rank, key, slot)
+            })
+            .collect();
+        slots.sort_unstable_by_key(|&(rank, ..)| rank);
+        slots.into_iter().map(|(_, key, slot)| {
+            let (entity, attr) = self.names(key);
             (entity, attr, slot)
         })
     }
@@ -324,8 +360,11 @@ impl State {
 
     /// Keeps only the facts about the given entities.
     pub fn retain_entities(&mut self, entities: &[String]) {
-        self.slots
-            .retain(|key, _| entities.iter().any(|e| e == split_key(key).0));
+        let kept: Vec<u32> = entities
+            .iter()
+            .filter_map(|e| self.entities.find(e))
+            .collect();
+        self.slots.retain(|&key, _| kept.contains(&numbers(key).0));
     }
 }
 
@@ -834,5 +873,49 @@ mod tests {
             rows(&state),
             [("y.a".into(), "2".into(), "e".into(), false)]
         );
+    }
+
+    /// Entities and attributes are numbered in the order first seen; the
+    /// numbers must show neither in listing nor in comparing.
+    #[test]
+    fn numbering_order_does_not_show() {
+        let one = |target| event("e", "2019", vec![(target, set(Value::Int(1)))]);
+        // "ab" and "a.z" numbered first; "a" sorts before "ab", and "z"
+        // after "a".
+        let seen_late = [one("ab.a"), one("a.z"), one("a.a"), one("b.z")];
+        let seen_early = [one("a.a"), one("a.z"), one("ab.a"), one("b.z")];
+        let late = replay(&seen_late, AsOf::new(w("2019")));
+        let early = replay(&seen_early, AsOf::new(w("2019")));
+        let listed = |state: &State| {
+            state
+                .slots()
+                .map(|(e, a, _)| format!("{e}.{a}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&late), ["a.a", "a.z", "ab.a", "b.z"]);
+        assert_eq!(listed(&early), listed(&late));
+        assert_eq!(late, early);
+        assert_eq!(format!("{late:?}"), format!("{early:?}"));
+
+        // Same attributes, one value other; one attribute more or fewer.
+        let mut other = early.clone();
+        other.apply(
+            &event("f", "2020", vec![("b.z", set(Value::Int(2)))]),
+            false,
+        );
+        assert_ne!(late, other);
+        let mut more = early.clone();
+        more.apply(&one("c.a"), false);
+        assert_ne!(late, more);
+        assert_ne!(more, late);
+        // An attribute that was numbered but holds nothing any more.
+        more.apply(&event("g", "2020", vec![("c.a", Op::Unset)]), false);
+        assert_eq!(late, more);
+        assert_eq!(more.get("c", "a"), None);
+        assert_eq!(more.get("nobody", "a"), None);
+
+        let mut kept = late.clone();
+        kept.retain_entities(&["ab".to_string(), "unknown".to_string()]);
+        assert_eq!(listed(&kept), ["ab.a"]);
     }
 }
