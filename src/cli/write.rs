@@ -68,7 +68,7 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
     let from = plural(files.len() as u64, "file");
     let receipt = write(store_path, IdPolicy::SkipUnchanged, None, |writer| {
         for file in &files {
-            read_chunks(file, format, |chunk| writer.push(&chunk))?;
+            read_chunks(file, format, |chunk| writer.push(chunk))?;
         }
         Ok(())
     })?;
@@ -113,7 +113,7 @@ pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyho
         store_path,
         IdPolicy::RequireNew,
         args.expect.expect_head,
-        |writer| read_chunks(&args.file, format, |chunk| writer.push(&chunk)),
+        |writer| read_chunks(&args.file, format, |chunk| writer.push(chunk)),
     )?;
     let Some(receipt) = receipt else {
         let input = match args.file.as_os_str() == "-" {
@@ -210,7 +210,7 @@ fn name(path: &Path) -> String {
 fn read_chunks(
     path: &Path,
     format: Option<InputFormat>,
-    mut take: impl FnMut(Vec<Located>) -> Result<(), Error>,
+    mut take: impl FnMut(&[Located]) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let io = |action: &'static str, source| Error::Io {
         action,
@@ -224,10 +224,12 @@ fn read_chunks(
             .map_err(|source| io("read", source))?;
         let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
         return match format {
-            InputFormat::JsonLines => read_json_lines(&bytes[..], "<stdin>", CHUNK, take),
+            InputFormat::JsonLines => {
+                read_json_lines(&bytes[..], "<stdin>", CHUNK, |events| take(&events))
+            }
             _ => read_event_bytes(&bytes, format, "<stdin>")?
                 .chunks(CHUNK)
-                .try_for_each(|chunk| take(chunk.to_vec())),
+                .try_for_each(take),
         };
     }
     match format.or_else(|| InputFormat::from_path(path)) {
@@ -235,9 +237,7 @@ fn read_chunks(
             let file = std::fs::File::open(path).map_err(|source| io("read", source))?;
             read_json_lines_in_background(std::io::BufReader::new(file), &name(path), CHUNK, take)
         }
-        _ => read_file(path, format)?
-            .chunks(CHUNK)
-            .try_for_each(|chunk| take(chunk.to_vec())),
+        _ => read_file(path, format)?.chunks(CHUNK).try_for_each(take),
     }
 }
 

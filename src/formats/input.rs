@@ -196,30 +196,38 @@ pub fn read_json_lines<E: From<Error>>(
 
 /// Like [`read_json_lines`], but parses in a second thread while `take`
 /// works on the chunk before: reading and writing a large import overlap.
+///
+/// Each chunk taken goes back to the parsing thread to be freed there, where
+/// its memory came from: freeing a chunk's thousands of strings is work the
+/// taker, the slower of the two, need not do.
 pub fn read_json_lines_in_background<E: From<Error> + Send>(
     reader: impl std::io::BufRead + Send,
     file: &str,
     chunk: usize,
-    mut take: impl FnMut(Vec<Located>) -> Result<(), E>,
+    mut take: impl FnMut(&[Located]) -> Result<(), E>,
 ) -> Result<(), E> {
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Located>>(1);
+        let (give_back, taken) = std::sync::mpsc::channel::<Vec<Located>>();
         let parser = scope.spawn(move || {
             read_json_lines::<Error>(reader, file, chunk, |events| {
+                taken.try_iter().for_each(drop);
                 // The receiver is gone only when `take` failed: stop reading.
                 sender.send(events).map_err(|_| Error::Usage(String::new()))
             })
         });
-        let mut taken = Ok(());
+        let mut result = Ok(());
         for events in receiver.iter() {
-            taken = take(events);
-            if taken.is_err() {
+            result = take(&events);
+            // Once the parser is done, what it has not freed is freed here.
+            let _ = give_back.send(events);
+            if result.is_err() {
                 break;
             }
         }
         drop(receiver);
         let parsed = parser.join().expect("the parser thread does not panic");
-        taken?;
+        result?;
         parsed.map_err(E::from)
     })
 }
@@ -1121,5 +1129,46 @@ title = "Second"
             err.to_string(),
             "f: the file is not UTF-8 text (invalid byte at offset 16)"
         );
+    }
+
+    /// Every event reaches the taker once, in order and in chunks; a
+    /// failing taker stops the reading, and a bad line after good chunks
+    /// is reported once those were taken.
+    #[test]
+    fn json_lines_in_background_take_every_chunk_in_order() {
+        let line = |i: usize| format!("{{\"id\": \"e{i}\", \"at\": \"2020\", \"title\": \"t\"}}\n");
+        let text: String = (0..10).map(line).collect();
+        let mut seen = Vec::new();
+        read_json_lines_in_background::<Error>(text.as_bytes(), "f", 3, |chunk| {
+            seen.push(chunk.iter().map(|l| l.event.id.clone()).collect::<Vec<_>>());
+            Ok(())
+        })
+        .unwrap();
+        let sizes: Vec<usize> = seen.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 3, 3, 1]);
+        let ids: Vec<String> = seen.concat();
+        assert_eq!(ids, (0..10).map(|i| format!("e{i}")).collect::<Vec<_>>());
+
+        let mut calls = 0;
+        let stopped = read_json_lines_in_background::<Error>(text.as_bytes(), "f", 3, |_| {
+            calls += 1;
+            Err(Error::Usage("the taker gives up".into()))
+        });
+        assert_eq!(stopped.unwrap_err().to_string(), "the taker gives up");
+        assert_eq!(calls, 1);
+
+        let broken = format!(
+            "{}not json\n{}",
+            (0..7).map(line).collect::<String>(),
+            line(8)
+        );
+        let mut taken = 0;
+        let failed = read_json_lines_in_background::<Error>(broken.as_bytes(), "f", 3, |chunk| {
+            taken += chunk.len();
+            Ok(())
+        });
+        let message = failed.unwrap_err().to_string();
+        assert!(message.starts_with("f: event #8 (line 8)"), "{message}");
+        assert_eq!(taken, 6);
     }
 }
