@@ -2,7 +2,7 @@
 //! fact and names the events behind every difference. Pure: the store
 //! gathers the states and the events in between.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::event::{Event, Op, Value};
 use crate::state::{Provenance, Slot, State};
@@ -67,10 +67,23 @@ pub fn diff(before: &State, after: &State, between: &[&Event]) -> Vec<FactChange
 /// its id to those it touches.
 pub struct Diff<'s> {
     changes: Vec<FactChange>,
-    /// For each set member that differs, the value (`None` for a single value).
-    members: Vec<Option<Value>>,
-    /// The differences of each attribute, as indexes into `changes`.
-    by_attr: HashMap<(&'s str, &'s str), Vec<usize>>,
+    /// The differences of each attribute.
+    by_attr: HashMap<(&'s str, &'s str), Differences<'s>>,
+    /// For each difference, the number of the last event that named it
+    /// (events are numbered from 1 as they are fed), so that an event that
+    /// touches it twice is named once.
+    named_by: Vec<usize>,
+    fed: usize,
+}
+
+/// The differences of one attribute, as indexes into [`Diff`]'s changes.
+#[derive(Default)]
+struct Differences<'s> {
+    /// Its value, if single-valued: any change to the attribute touches it.
+    single: Option<usize>,
+    /// Its members that differ, if a set, sorted by member: adding or
+    /// removing a value touches only that member's difference.
+    members: Vec<(&'s Value, usize)>,
 }
 
 impl<'s> Diff<'s> {
@@ -81,15 +94,16 @@ impl<'s> Diff<'s> {
         keys.dedup();
         let mut diff = Diff {
             changes: Vec::new(),
-            members: Vec::new(),
-            by_attr: HashMap::new(),
+            by_attr: HashMap::default(),
+            named_by: Vec::new(),
+            fed: 0,
         };
         for (entity, attr) in keys {
             let (old, new) = (before.get(entity, attr), after.get(entity, attr));
             let single = matches!(old, Some(Slot::One(..))) || matches!(new, Some(Slot::One(..)));
             let old_values = old.map(Slot::values).unwrap_or_default();
             let new_values = new.map(Slot::values).unwrap_or_default();
-            let mut pairs: Vec<(Side<'_>, Side<'_>)> = Vec::new();
+            let mut pairs: Vec<(Side<'s>, Side<'s>)> = Vec::new();
             if single {
                 pairs.push((old_values.first().copied(), new_values.first().copied()));
             } else {
@@ -120,14 +134,14 @@ impl<'s> Diff<'s> {
                     }
                     (Some(_), Some(_)) => ChangeKind::Changed,
                 };
-                let member = (!single)
-                    .then(|| new.or(old).map(|(v, _)| v.clone()))
-                    .flatten();
-                diff.by_attr
-                    .entry((entity, attr))
-                    .or_default()
-                    .push(diff.changes.len());
-                diff.members.push(member);
+                let index = diff.changes.len();
+                let differences = diff.by_attr.entry((entity, attr)).or_default();
+                match new.or(old) {
+                    // Members come sorted, so they are pushed in order.
+                    Some((member, _)) if !single => differences.members.push((member, index)),
+                    _ => differences.single = Some(index),
+                }
+                diff.named_by.push(0);
                 diff.changes.push(FactChange {
                     entity: entity.to_string(),
                     attr: attr.to_string(),
@@ -143,19 +157,35 @@ impl<'s> Diff<'s> {
 
     /// The next event in between, in replay order.
     pub fn event(&mut self, event: &Event) {
-        for (i, change) in event.changes.iter().enumerate() {
-            // Each attribute once per event.
-            if event.changes[..i]
-                .iter()
-                .any(|c| c.entity == change.entity && c.attr == change.attr)
-            {
-                continue;
+        self.fed += 1;
+        let Diff {
+            changes,
+            by_attr,
+            named_by,
+            fed,
+        } = self;
+        let mut name = |index: usize| {
+            if named_by[index] != *fed {
+                named_by[index] = *fed;
+                changes[index].events.push(event.id.clone());
             }
+        };
+        for change in &event.changes {
             let key = (change.entity.as_str(), change.attr.as_str());
-            for &index in self.by_attr.get(&key).into_iter().flatten() {
-                if touches(event, key.0, key.1, self.members[index].as_ref()) {
-                    self.changes[index].events.push(event.id.clone());
+            let Some(differences) = by_attr.get(&key) else {
+                continue;
+            };
+            if let Some(index) = differences.single {
+                name(index);
+            }
+            let members = &differences.members;
+            match &change.op {
+                Op::Add { value, .. } | Op::Remove { value } => {
+                    if let Ok(at) = members.binary_search_by(|(member, _)| (*member).cmp(value)) {
+                        name(members[at].1);
+                    }
                 }
+                Op::Set { .. } | Op::Unset => members.iter().for_each(|&(_, index)| name(index)),
             }
         }
     }
@@ -181,18 +211,6 @@ impl<'s> Diff<'s> {
 /// The entry of `values` for `member`.
 fn member_of<'a>(values: &[(&'a Value, &'a Provenance)], member: &Value) -> Side<'a> {
     values.iter().find(|(v, _)| *v == member).copied()
-}
-
-/// Whether `event` changes (entity, attr) — for a set member, that member.
-fn touches(event: &Event, entity: &str, attr: &str, member: Option<&Value>) -> bool {
-    event.changes.iter().any(|c| {
-        c.entity == entity
-            && c.attr == attr
-            && match (member, &c.op) {
-                (Some(m), Op::Add { value, .. } | Op::Remove { value }) => value == m,
-                _ => true,
-            }
-    })
 }
 
 #[cfg(test)]

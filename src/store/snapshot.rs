@@ -619,25 +619,32 @@ impl<'s> Snapshot<'s> {
         // `to`. An event that starts longer than a leap year (the longest
         // date) before `from` ends is certain at both.
         let earliest = from.end().saturating_sub(LONGEST_INTERVAL);
-        let positions: Vec<(i64, u64)> = if entities.is_empty() {
-            self.positions_from(earliest, Some(to.end()))
-                .collect::<Result<_>>()?
-        } else {
-            self.entity_positions(entities, Some(to.end()))?
-                .into_iter()
-                .filter(|&(start, _)| start >= earliest)
-                .collect()
-        };
         // Each event in between names the differences it touches as it is
         // read, so none of them is held.
         let mut differences = Diff::new(&old, &new);
-        for (start, seq) in positions {
-            let Some(event) = self.replay_input(start, seq)? else {
-                continue;
-            };
-            let now = to.status(event.at);
-            if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
-                differences.event(&event);
+        let mut consider = |event: Option<Event>| {
+            if let Some(event) = event {
+                let now = to.status(event.at);
+                if matches!(now, Fed::Certain | Fed::Uncertain) && now != from.status(event.at) {
+                    differences.event(&event);
+                }
+            }
+        };
+        if entities.is_empty() {
+            // Every record between: a second thread reads them ahead.
+            let after = keys::time(earliest, 0);
+            self.read_ahead(Some(&after), Some(to.end()), |inputs| {
+                for input in inputs {
+                    let (_, _, event) = input?;
+                    consider(event);
+                }
+                Ok(())
+            })?;
+        } else {
+            for (start, seq) in self.entity_positions(entities, Some(to.end()))? {
+                if start >= earliest {
+                    consider(self.replay_input(start, seq)?);
+                }
             }
         }
         Ok(differences.finish())
