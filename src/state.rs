@@ -517,8 +517,9 @@ impl Replay {
         }
     }
 
-    /// Runs every expiry at or before `t`.
-    fn expire_through(&mut self, t: i64) {
+    /// Runs every expiry at or before `t` (seconds since the epoch), as
+    /// feeding an event that starts at `t` does first.
+    pub fn expire_through(&mut self, t: i64) {
         while let Some(Reverse(next)) = self.expiries.peek() {
             if next.end > t {
                 break;

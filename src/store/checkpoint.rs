@@ -55,6 +55,8 @@ use crate::event::{Event, Value};
 use crate::state::{AsOf, Expiry, Fed, Provenance, Replay, Resume, Slot, State};
 use crate::when::When;
 
+mod by_entity;
+
 const VERSION: u8 = 3;
 const HEADER: usize = 33;
 const DECODE_LIMIT: usize = 1 << 30;
@@ -240,20 +242,14 @@ fn encode_in_runs<'a>(
 fn encode_run<'a>(
     slots: &[(&'a str, &'a str, &'a Slot)],
     expiries: &[&'a Expiry],
-    mut first: Option<&'a str>,
+    first: Option<&'a str>,
 ) -> Option<Chunks> {
     let mut slots = slots.iter().copied().peekable();
     let mut expiries = expiries.iter().copied().peekable();
-    let seal = |first: &str, page: Vec<u8>| {
-        (page.len() <= DECODE_LIMIT).then(|| (first.as_bytes().to_vec(), compress::compress(page)))
-    };
     let mut strings = Strings::default();
     let mut entity_slots: Vec<(&str, &Slot)> = Vec::new();
     let mut entity_expiries: Vec<&Expiry> = Vec::new();
-    let mut count = 0u32;
-    let mut chunks = Vec::new();
-    let mut previous: Option<&str> = None;
-    let mut page = Vec::new();
+    let mut chunks = ChunkWriter::new(first);
     loop {
         let entity = match (slots.peek(), expiries.peek()) {
             (None, None) => break,
@@ -264,28 +260,87 @@ fn encode_run<'a>(
         entity_slots.clear();
         while let Some((_, attr, slot)) = slots.next_if(|&(e, ..)| e == entity) {
             entity_slots.push((attr, slot));
-            count = count.saturating_add(1);
         }
         entity_expiries.clear();
         entity_expiries.extend(std::iter::from_fn(|| {
             expiries.next_if(|x| x.entity == entity)
         }));
-        debug_assert!(previous < Some(entity), "entities come in order, each once");
-        previous = Some(entity);
-        if page.len() >= CHUNK_BYTES {
-            chunks.push(seal(first.unwrap_or(""), std::mem::take(&mut page))?);
-            first = Some(entity);
-        }
-        first.get_or_insert(entity);
         let body = encode_entity(&mut strings, entity, &entity_slots, &entity_expiries)?;
-        super::pages::push_element(&mut page, entity.as_bytes());
-        super::pages::push_element(&mut page, &body);
+        chunks.push(entity, &body, entity_slots.len())?;
     }
-    chunks.push(seal(first.unwrap_or(""), page)?);
-    Some(Chunks {
-        chunks,
-        slots: count,
-    })
+    chunks.finish()
+}
+
+/// Gathers encoded entities, in order, into chunks of about
+/// [`CHUNK_BYTES`], each keyed by its first entity.
+struct ChunkWriter {
+    /// The key of the chunk being filled, once known.
+    first: Option<String>,
+    page: Vec<u8>,
+    chunks: Vec<(Vec<u8>, Vec<u8>)>,
+    slots: u32,
+    previous: Option<String>,
+}
+
+impl ChunkWriter {
+    /// A writer whose first chunk is keyed by `first` (the body's first
+    /// run: the empty name), or else by its first entity.
+    fn new(first: Option<&str>) -> ChunkWriter {
+        ChunkWriter {
+            first: first.map(str::to_string),
+            page: Vec::new(),
+            chunks: Vec::new(),
+            slots: 0,
+            previous: None,
+        }
+    }
+
+    /// Adds the next entity's encoded part, with how many attributes hold
+    /// anything in it; `None` if a chunk grew too large to decode.
+    fn push(&mut self, entity: &str, body: &[u8], slots: usize) -> Option<()> {
+        debug_assert!(
+            self.previous.as_deref() < Some(entity),
+            "entities come in order, each once"
+        );
+        if cfg!(debug_assertions) {
+            self.previous = Some(entity.to_string());
+        }
+        if self.page.len() >= CHUNK_BYTES {
+            self.seal()?;
+            self.first = Some(entity.to_string());
+        }
+        self.first.get_or_insert_with(|| entity.to_string());
+        super::pages::push_element(&mut self.page, entity.as_bytes());
+        super::pages::push_element(&mut self.page, body);
+        self.slots = self
+            .slots
+            .saturating_add(u32::try_from(slots).unwrap_or(u32::MAX));
+        Some(())
+    }
+
+    /// Compresses the chunk being filled and starts the next.
+    fn seal(&mut self) -> Option<()> {
+        let page = std::mem::take(&mut self.page);
+        if page.len() > DECODE_LIMIT {
+            return None;
+        }
+        let first = self.first.take().unwrap_or_default();
+        self.chunks
+            .push((first.into_bytes(), compress::compress(page)));
+        Some(())
+    }
+
+    /// The chunks. A writer keyed from the start always has one, empty if
+    /// nothing was pushed; one keyed by its first entity has none then.
+    fn finish(mut self) -> Option<Chunks> {
+        if self.first.is_some() {
+            self.seal()?;
+        }
+        Some(Chunks {
+            chunks: self.chunks,
+            slots: self.slots,
+        })
+    }
 }
 
 /// Encodes one entity's part of a body, interning its strings in
@@ -529,6 +584,18 @@ impl Store {
             .store(every, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Builds a store's first checkpoints by replaying in date order
+    /// instead of entity by entity (the two give the same checkpoints).
+    #[cfg(test)]
+    pub(super) fn build_first_checkpoints_in_date_order(&self, yes: bool) {
+        self.first_checkpoints_in_date_order
+            .store(yes, Ordering::Relaxed);
+    }
+
+    fn builds_by_entity(&self) -> bool {
+        !self.first_checkpoints_in_date_order.load(Ordering::Relaxed)
+    }
+
     pub(super) fn checkpoint_interval(&self) -> u64 {
         self.checkpoint_every
             .load(std::sync::atomic::Ordering::Relaxed)
@@ -765,8 +832,11 @@ impl Store {
         if every == 0 {
             return Ok(0);
         }
-        let snapshot = self.latest()?;
         let last = self.checkpoint_headers().next_back().transpose()?;
+        if last.is_none() && self.builds_by_entity() {
+            return self.build_every_checkpoint(every);
+        }
+        let snapshot = self.latest()?;
         // Every record lies at exactly one position: those after the last
         // checkpoint are the ones it does not count. A backdated append
         // removes the checkpoints after it; rebuilding them only once twice

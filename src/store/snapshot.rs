@@ -438,6 +438,23 @@ impl<'s> Snapshot<'s> {
         )))
     }
 
+    /// What the `by_entity` element of `entity` says the event changes
+    /// about it, with its position: the event with only its changes to
+    /// `entity`; `None` above the head or if corrected.
+    pub(super) fn entity_part(
+        &self,
+        entity: &str,
+        element: &[u8],
+    ) -> Result<Option<((i64, u64), Event)>> {
+        Ok(self.entity_event(entity, element)?.map(|(position, part)| {
+            let mut event = part.event;
+            if part.whole {
+                event.changes.retain(|c| c.entity == entity);
+            }
+            (position, event)
+        }))
+    }
+
     /// The records that change any of `entities`, in replay order, whose
     /// interval starts before `before` (or all), read through the entity
     /// index; corrected events are left out.

@@ -50,6 +50,18 @@ pub fn remove_index_entry(store: &Store, tree: &str, seq: u64) {
     store.flush().unwrap();
 }
 
+/// Replaces what record `seq`'s `by_entity` element (of its first entity)
+/// says the event changes with bytes that do not decode.
+pub fn garble_entity_changes(store: &Store, seq: u64) {
+    let event = store.read(seq).unwrap().event;
+    let entity = event.entities()[0];
+    let element = super::record::entity_element(&event, entity, seq);
+    store.by_entity.retain(|e| e != element.as_slice()).unwrap();
+    let garbled = keys::entity_changes(entity, event.at.start(), seq, &[0xff; 3]);
+    store.by_entity.insert_sorted(&[garbled]).unwrap();
+    store.flush().unwrap();
+}
+
 /// Adds a `by_time` element for a record that does not exist.
 pub fn add_stray_index_entry(store: &Store, seq: u64) {
     store.by_time.insert_sorted(&[keys::time(0, seq)]).unwrap();

@@ -869,13 +869,127 @@ fn problems_of_the_log_and_indexes_come_before_those_of_checkpoints() {
 
 #[test]
 fn a_checkpoint_build_that_cannot_read_an_event_fails_and_builds_nothing() {
-    let (_dir, store) = checkpointed();
-    write_checkpoints(&store, |t| t.clear()).unwrap();
-    // The log's only page: no event reads, in the thread that reads ahead.
-    tamper::remove_record(&store, 1);
-    let err = store.build_checkpoints(true).unwrap_err();
-    assert!(matches!(err, Error::Corrupt(_)), "{err}");
-    assert!(store.checkpoint_positions().unwrap().is_empty());
+    for in_date_order in [true, false] {
+        let (_dir, store) = checkpointed();
+        store.build_first_checkpoints_in_date_order(in_date_order);
+        write_checkpoints(&store, |t| t.clear()).unwrap();
+        if in_date_order {
+            // The log's only page: no event reads, in the thread that reads ahead.
+            tamper::remove_record(&store, 1);
+        } else {
+            // Built entity by entity, the log is not read (record 1 is
+            // corrected, and not read either).
+            tamper::garble_entity_changes(&store, 2);
+        }
+        let err = store.build_checkpoints(true).unwrap_err();
+        assert!(matches!(err, Error::Corrupt(_)), "{err}");
+        assert!(store.checkpoint_positions().unwrap().is_empty());
+    }
+}
+
+/// Every checkpoint of a store, with its header and what it holds.
+fn every_checkpoint(store: &Store) -> Vec<(Vec<u8>, checkpoint::Header, Resume)> {
+    store
+        .checkpoint_positions()
+        .unwrap()
+        .into_iter()
+        .map(|position| {
+            let (header, resume) = store.read_checkpoint(&position).unwrap().unwrap();
+            (position, header, resume)
+        })
+        .collect()
+}
+
+#[test]
+fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
+    use crate::generate::{Plan, generate};
+    for (seed, every, runs) in [(1, 37, 1), (2, 100, 3), (3, 1, 2), (4, 250, 4)] {
+        let mut batch: Vec<Located> = generate(Plan {
+            events: 700,
+            entities: 30,
+            years: 6,
+            seed,
+        })
+        .enumerate()
+        .map(|(i, e)| event_from(e, i))
+        .collect();
+        // Events that change nothing (the log has their dates), one of them
+        // the last record, and one before every other.
+        batch.push(event("quiet-late", "2009", &[]));
+        batch.insert(0, event("quiet-early", "1999", &[]));
+        let checkpoints = built_both_ways(&batch, every, runs);
+        // Something to compare: facts, expiries to come, corrected records.
+        assert!(
+            checkpoints
+                .iter()
+                .any(|(.., resume)| !resume.state.is_empty())
+        );
+        assert!(
+            checkpoints
+                .iter()
+                .any(|(.., resume)| !resume.expiries.is_empty())
+        );
+        assert!(batch.iter().any(|l| !l.event.corrects.is_empty()));
+    }
+    // A checkpoint at a corrected record: its replay ran the expiries
+    // only up to the event before it, the last it fed.
+    let until = |v: i64, until: &str| Op::Set {
+        value: Value::Int(v),
+        until: Some(w(until)),
+    };
+    let mut fix = event("fix", "2010", &[("y.v", set(2))]);
+    fix.event.corrects = vec!["wrong".into()];
+    let batch = [
+        event("first", "2000", &[("x.v", until(1, "2001"))]),
+        event("wrong", "2003", &[("y.v", set(1))]),
+        fix,
+    ];
+    let checkpoints = built_both_ways(&batch, 2, 1);
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].2.expiries.len(), 1);
+}
+
+/// Builds the checkpoints of a store holding `batch` entity by entity (in
+/// `runs` runs) and by a replay in date order; asserts they are the same,
+/// and returns them.
+fn built_both_ways(
+    batch: &[Located],
+    every: u64,
+    runs: usize,
+) -> Vec<(Vec<u8>, checkpoint::Header, Resume)> {
+    let mut built = [false, true].map(|by_entity| {
+        let (_dir, store) = fresh();
+        store.set_checkpoint_interval(0);
+        append(&store, batch);
+        store.set_checkpoint_interval(every);
+        let count = if by_entity {
+            store.build_every_checkpoint_in(every, runs).unwrap()
+        } else {
+            store.build_first_checkpoints_in_date_order(true);
+            store.build_checkpoints(true).unwrap()
+        };
+        assert_eq!(count, batch.len() as u64 / every);
+        store.verify().unwrap().unwrap();
+        every_checkpoint(&store)
+    });
+    let [by_date, by_entity] = &mut built;
+    assert_eq!(by_date.len(), by_entity.len());
+    for (a, b) in by_date.iter().zip(by_entity.iter()) {
+        assert_eq!(a, b, "every {every}, runs {runs}");
+    }
+    std::mem::take(by_entity)
+}
+
+fn event_from(event: Event, i: usize) -> Located {
+    Located::new(
+        event,
+        Origin {
+            file: "generated".into(),
+            number: i + 1,
+            line: None,
+            id: None,
+        },
+    )
 }
 
 /// 5,000 events on consecutive days, checkpoints every 1,000.
