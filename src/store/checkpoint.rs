@@ -333,13 +333,20 @@ impl ChunkWriter {
     /// The chunks. A writer keyed from the start always has one, empty if
     /// nothing was pushed; one keyed by its first entity has none then.
     fn finish(mut self) -> Option<Chunks> {
-        if self.first.is_some() {
-            self.seal()?;
-        }
+        self.close()?;
         Some(Chunks {
             chunks: self.chunks,
             slots: self.slots,
         })
+    }
+
+    /// Seals the chunk being filled, if any (see [`ChunkWriter::finish`]);
+    /// nothing may be pushed after.
+    fn close(&mut self) -> Option<()> {
+        if self.first.is_some() {
+            self.seal()?;
+        }
+        Some(())
     }
 }
 

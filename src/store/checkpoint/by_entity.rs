@@ -13,8 +13,17 @@
 //! are built side by side, each starting chunks of its own, as
 //! [`super::encode_in_runs`] does for one state.
 //!
+//! Every checkpoint is being built at once, so the chunks each run seals
+//! go to an unnamed temporary file in the store's directory until the run
+//! is done, and each checkpoint is written from there in turn: together
+//! they take as much space as on disk, and memory holds one at a time.
+//!
 //! The replay in date order ([`Store::build_checkpoints`] past the last
 //! checkpoint) gives the same checkpoints; a test builds both.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::{ChunkWriter, Chunks, Header, Strings, all_certain, encode_entity};
 use crate::error::{Error, Result};
@@ -33,12 +42,93 @@ struct Plan {
 /// A range of keys, (from, to): to the end if `to` is `None`.
 type KeyRange = (Vec<u8>, Option<Vec<u8>>);
 
-/// One run of entities' part of every checkpoint: the chunks (`None` for a
-/// checkpoint one of whose entities was too large to encode), and the end
-/// of every event the run replayed, by seq.
+/// One run of entities' part of every checkpoint (`None` for a checkpoint
+/// one of whose entities was too large to encode), its chunks in `spill`.
 struct RunParts {
-    bodies: Vec<Option<Chunks>>,
-    ends: Vec<(u64, i64)>,
+    bodies: Vec<Option<Spilled>>,
+    spill: Spill,
+}
+
+/// A run's part of one checkpoint: where its chunks are in the run's
+/// [`Spill`] (each chunk's key, offset and length), and how many
+/// attributes hold anything in it.
+#[derive(Default)]
+struct Spilled {
+    chunks: Vec<(Vec<u8>, u64, usize)>,
+    slots: u32,
+}
+
+/// A run's part of one checkpoint while it is built.
+struct Part {
+    writer: ChunkWriter,
+    spilled: Spilled,
+}
+
+/// The chunks a run has sealed, end to end in an unnamed temporary file
+/// (created at the first), which is gone once closed.
+struct Spill {
+    dir: std::path::PathBuf,
+    file: Option<File>,
+    end: u64,
+}
+
+impl Spill {
+    fn new(dir: &std::path::Path) -> Spill {
+        Spill {
+            dir: dir.to_path_buf(),
+            file: None,
+            end: 0,
+        }
+    }
+
+    /// Keeps the chunks `part`'s writer has sealed.
+    fn take_sealed(&mut self, part: &mut Part) -> Result<()> {
+        for (first, bytes) in part.writer.chunks.drain(..) {
+            let file = match &self.file {
+                Some(file) => file,
+                None => {
+                    let file =
+                        tempfile::tempfile_in(&self.dir).map_err(|e| self.error("create", e))?;
+                    self.file.insert(file)
+                }
+            };
+            file.write_all_at(&bytes, self.end)
+                .map_err(|e| self.error("write", e))?;
+            part.spilled.chunks.push((first, self.end, bytes.len()));
+            self.end += bytes.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// The chunks of `spilled`, read back.
+    fn read(&self, spilled: Spilled) -> Result<Chunks> {
+        let mut chunks = Vec::with_capacity(spilled.chunks.len());
+        for (first, at, len) in spilled.chunks {
+            let mut bytes = vec![0; len];
+            if let Some(file) = &self.file {
+                file.read_exact_at(&mut bytes, at)
+                    .map_err(|e| self.error("read", e))?;
+            }
+            chunks.push((first, bytes));
+        }
+        Ok(Chunks {
+            chunks,
+            slots: spilled.slots,
+        })
+    }
+
+    fn error(&self, action: &'static str, source: std::io::Error) -> Error {
+        let action = match action {
+            "create" => "create a temporary file for checkpoints in",
+            "write" => "write checkpoints to a temporary file in",
+            _ => "read checkpoints back from a temporary file in",
+        };
+        Error::Io {
+            action,
+            path: self.dir.clone(),
+            source,
+        }
+    }
 }
 
 impl Store {
@@ -56,16 +146,16 @@ impl Store {
         runs: usize,
     ) -> Result<u64> {
         let snapshot = self.latest()?;
-        let records: Vec<(i64, u64)> = snapshot
-            .positions_after(None, None)
-            .collect::<Result<_>>()?;
+        // Positions are read twice (here, and for the headers) rather than
+        // held: a walk of `by_time` is cheap.
         let every = usize::try_from(every).unwrap_or(usize::MAX);
         let mut plan = Plan {
             positions: Vec::new(),
             expired_through: Vec::new(),
         };
         let mut fed_start = i64::MIN;
-        for (i, &(start, seq)) in records.iter().enumerate() {
+        for (i, position) in snapshot.positions_after(None, None).enumerate() {
+            let (start, seq) = position?;
             if !snapshot.is_corrected(seq) {
                 fed_start = start;
             }
@@ -78,44 +168,38 @@ impl Store {
             return Ok(0);
         }
         let runs = self.entity_runs(runs)?;
-        let parts = super::super::map_side_by_side(&runs, runs.len(), |(from, to)| {
-            self.build_run(&snapshot, &plan, from, to.as_deref(), from.is_empty())
-        });
-        let mut bodies: Vec<Option<Chunks>> = (0..plan.positions.len())
-            .map(|_| {
-                Some(Chunks {
-                    chunks: Vec::new(),
-                    slots: 0,
-                })
-            })
+        // The end of each event's date, by seq, as the runs replay them.
+        let ends: Vec<AtomicI64> = (0..snapshot.head())
+            .map(|_| AtomicI64::new(i64::MIN))
             .collect();
-        let mut ends = vec![i64::MIN; usize::try_from(snapshot.head()).unwrap_or(0)];
+        let parts = super::super::map_side_by_side(&runs, runs.len(), |(from, to)| {
+            self.build_run(
+                &snapshot,
+                &plan,
+                &ends,
+                from,
+                to.as_deref(),
+                from.is_empty(),
+            )
+        });
+        // Each run's parts of the checkpoints, in order, and its spill.
+        let mut runs: Vec<(std::vec::IntoIter<Option<Spilled>>, Spill)> = Vec::new();
         for part in parts {
             let part = part?;
-            for (seq, end) in part.ends {
-                ends[(seq - 1) as usize] = end;
-            }
-            for (body, run) in bodies.iter_mut().zip(part.bodies) {
-                *body = match (body.take(), run) {
-                    (Some(mut body), Some(run)) => {
-                        body.chunks.extend(run.chunks);
-                        body.slots = body.slots.saturating_add(run.slots);
-                        Some(body)
-                    }
-                    _ => None,
-                };
-            }
+            runs.push((part.bodies.into_iter(), part.spill));
         }
-        // The headers, from every record in replay order.
+        // The headers, from every record in replay order; each checkpoint
+        // is written when its position is reached, its parts read back.
         let mut header = Header {
             max_end: i64::MIN,
             requires: 0,
             count: 0,
         };
         let mut built = 0;
-        let mut next = plan.positions.iter().zip(bodies).peekable();
-        for &(start, seq) in &records {
-            let Some(&(&position, _)) = next.peek() else {
+        let mut positions = plan.positions.iter().peekable();
+        for record in snapshot.positions_after(None, None) {
+            let (start, seq) = record?;
+            let Some(&&position) = positions.peek() else {
                 break;
             };
             header.requires = header.requires.max(seq);
@@ -125,14 +209,32 @@ impl Store {
                     header.requires = header.requires.max(by);
                 }
             } else {
-                let end = match ends[(seq - 1) as usize] {
+                let end = match end_of(&ends, seq)?.load(Ordering::Relaxed) {
                     i64::MIN => self.end_of_unchanging(&snapshot, start, seq)?,
                     end => end,
                 };
                 header.max_end = header.max_end.max(end);
             }
             if (start, seq) == position {
-                let (_, body) = next.next().expect("peeked");
+                positions.next();
+                let mut body = Some(Chunks {
+                    chunks: Vec::new(),
+                    slots: 0,
+                });
+                for (parts, spill) in &mut runs {
+                    let part = parts
+                        .next()
+                        .expect("every run has a part of every checkpoint");
+                    body = match (body, part) {
+                        (Some(mut body), Some(part)) => {
+                            let part = spill.read(part)?;
+                            body.chunks.extend(part.chunks);
+                            body.slots = body.slots.saturating_add(part.slots);
+                            Some(body)
+                        }
+                        _ => None,
+                    };
+                }
                 if let Some(body) = body {
                     self.put_checkpoint(&keys::time(start, seq), header, &body)?;
                     built += 1;
@@ -196,25 +298,31 @@ impl Store {
         &self,
         snapshot: &Snapshot<'_>,
         plan: &Plan,
+        ends: &[AtomicI64],
         from: &[u8],
         to: Option<&[u8]>,
         from_start: bool,
     ) -> Result<RunParts> {
         let first = from_start.then_some("");
-        let mut writers: Vec<Option<ChunkWriter>> = plan
+        let mut parts: Vec<Option<Part>> = plan
             .positions
             .iter()
-            .map(|_| Some(ChunkWriter::new(first)))
+            .map(|_| {
+                Some(Part {
+                    writer: ChunkWriter::new(first),
+                    spilled: Spilled::default(),
+                })
+            })
             .collect();
-        let mut ends = Vec::new();
+        let mut spill = Spill::new(self.path());
         let mut current: Option<EntityReplay> = None;
         for element in self.by_entity.range(from, to) {
             let element = element.map_err(|e| self.page_error("by_entity", e))?;
             let (entity, ..) = keys::decode_entity(&element)
                 .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
             if current.as_ref().is_none_or(|c| c.entity != entity) {
-                if let Some(done) = current.take() {
-                    done.finish(plan, &mut writers);
+                if let Some(mut done) = current.take() {
+                    done.pass_through(plan, &mut parts, &mut spill, None)?;
                 }
                 current = Some(EntityReplay::new(entity));
             }
@@ -222,22 +330,30 @@ impl Store {
             let Some(((start, seq), event)) = snapshot.entity_part(entity, &element)? else {
                 continue;
             };
-            replay.pass(plan, &mut writers, (start, seq));
-            ends.push((seq, event.at.end()));
+            replay.pass_through(plan, &mut parts, &mut spill, Some((start, seq)))?;
+            end_of(ends, seq)?.store(event.at.end(), Ordering::Relaxed);
             if replay.replay.feed(&event) != Fed::Certain {
                 return Err(not_certain(seq));
             }
         }
-        if let Some(done) = current {
-            done.finish(plan, &mut writers);
+        if let Some(mut done) = current {
+            done.pass_through(plan, &mut parts, &mut spill, None)?;
         }
-        Ok(RunParts {
-            bodies: writers
-                .into_iter()
-                .map(|writer| writer.and_then(ChunkWriter::finish))
-                .collect(),
-            ends,
-        })
+        let mut bodies = Vec::with_capacity(parts.len());
+        for part in parts {
+            let Some(mut part) = part else {
+                bodies.push(None);
+                continue;
+            };
+            if part.writer.close().is_none() {
+                bodies.push(None);
+                continue;
+            }
+            spill.take_sealed(&mut part)?;
+            part.spilled.slots = part.writer.slots;
+            bodies.push(Some(part.spilled));
+        }
+        Ok(RunParts { bodies, spill })
     }
 }
 
@@ -258,37 +374,32 @@ impl EntityReplay {
     }
 
     /// Encodes the entity's part of every checkpoint before `position`
-    /// (the next event's), or of every one left if `None`.
+    /// (the next event's), or of every one left if `None`; the chunks this
+    /// seals go to `spill`.
     fn pass_through(
         &mut self,
         plan: &Plan,
-        writers: &mut [Option<ChunkWriter>],
+        parts: &mut [Option<Part>],
+        spill: &mut Spill,
         position: Option<(i64, u64)>,
-    ) {
+    ) -> Result<()> {
         while let Some(&checkpoint) = plan.positions.get(self.passed) {
             if position.is_some_and(|p| p <= checkpoint) {
                 break;
             }
             self.replay
                 .expire_through(plan.expired_through[self.passed]);
-            let writer = &mut writers[self.passed];
-            if let Some(w) = writer
-                && self.encode_into(w).is_none()
-            {
-                *writer = None;
+            let slot = &mut parts[self.passed];
+            if let Some(part) = slot {
+                if self.encode_into(&mut part.writer).is_some() {
+                    spill.take_sealed(part)?;
+                } else {
+                    *slot = None;
+                }
             }
             self.passed += 1;
         }
-    }
-
-    /// Before the event at `position`.
-    fn pass(&mut self, plan: &Plan, writers: &mut [Option<ChunkWriter>], position: (i64, u64)) {
-        self.pass_through(plan, writers, Some(position));
-    }
-
-    /// After the entity's last event.
-    fn finish(mut self, plan: &Plan, writers: &mut [Option<ChunkWriter>]) {
-        self.pass_through(plan, writers, None);
+        Ok(())
     }
 
     /// Adds the entity's part to a checkpoint, if it holds anything or
@@ -326,6 +437,17 @@ fn between(first: &[u8], last: &[u8], run: usize, runs: usize) -> Vec<u8> {
     let mut key = first[..common].to_vec();
     key.extend_from_slice(&(at as u64).to_be_bytes());
     key
+}
+
+/// The end of record `seq`'s date in `ends`, by seq from 1.
+fn end_of(ends: &[AtomicI64], seq: u64) -> Result<&AtomicI64> {
+    seq.checked_sub(1)
+        .and_then(|i| ends.get(usize::try_from(i).ok()?))
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "an index names record {seq}, which is not in the log"
+            ))
+        })
 }
 
 fn not_certain(seq: u64) -> Error {
