@@ -48,7 +48,7 @@ impl Names {
         self.try_number(name).expect("fewer than 2^32 names")
     }
 
-    /// Like [`Names::number`]; `None` when a new name would be the 2³²nd.
+    /// Like [`Names::number`]; `None` for a new name once there are 2³².
     pub fn try_number(&mut self, name: &str) -> Option<u32> {
         let hash = hash(name);
         let Names { text, ends, table } = self;

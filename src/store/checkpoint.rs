@@ -91,6 +91,19 @@ pub struct Header {
     pub count: u64,
 }
 
+impl Header {
+    /// Counts the next record in replay order, `seq`: `end` is the end of
+    /// its event's date, `None` if it is corrected (by `correctors`).
+    fn take(&mut self, seq: u64, end: Option<i64>, correctors: impl Iterator<Item = u64>) {
+        self.requires = self.requires.max(seq);
+        self.count += 1;
+        match end {
+            Some(end) => self.max_end = self.max_end.max(end),
+            None => self.requires = correctors.fold(self.requires, u64::max),
+        }
+    }
+}
+
 /// How a checkpoint's body is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Layout {
@@ -154,9 +167,18 @@ impl<'a> Strings<'a> {
 
 /// A checkpoint's body, ready to store: each chunk's first key (see the
 /// module's documentation) and its compressed bytes.
+#[derive(Default)]
 struct Chunks {
     chunks: Vec<(Vec<u8>, Vec<u8>)>,
     slots: u32,
+}
+
+impl Chunks {
+    /// Adds the chunks of a later run of entities.
+    fn append(&mut self, run: Chunks) {
+        self.chunks.extend(run.chunks);
+        self.slots = self.slots.saturating_add(run.slots);
+    }
 }
 
 /// A run of a body to encode: slots and expiries of whole entities, and
@@ -224,14 +246,9 @@ fn encode_in_runs<'a>(
         })
         .collect();
     let encoded = super::map_side_by_side(&parts, parts.len(), |&(s, x, f)| encode_run(s, x, f));
-    let mut body = Chunks {
-        chunks: Vec::new(),
-        slots: 0,
-    };
+    let mut body = Chunks::default();
     for run in encoded {
-        let run = run?;
-        body.chunks.extend(run.chunks);
-        body.slots = body.slots.saturating_add(run.slots);
+        body.append(run?);
     }
     Some(body)
 }
@@ -584,6 +601,11 @@ fn all_certain() -> AsOf {
     AsOf::new(When::parse("9999").expect("a valid year"))
 }
 
+/// A record no checkpoint can hold: it is dated past the end of time.
+fn not_certain(seq: u64) -> Error {
+    Error::Corrupt(format!("record {seq} is not certain at the end of time"))
+}
+
 impl Store {
     /// Sets how many events lie between two checkpoints (0: none are built).
     pub fn set_checkpoint_interval(&self, every: u64) {
@@ -599,8 +621,12 @@ impl Store {
             .store(yes, Ordering::Relaxed);
     }
 
+    /// Whether a store's first checkpoints are built entity by entity.
     fn builds_by_entity(&self) -> bool {
-        !self.first_checkpoints_in_date_order.load(Ordering::Relaxed)
+        #[cfg(test)]
+        return !self.first_checkpoints_in_date_order.load(Ordering::Relaxed);
+        #[cfg(not(test))]
+        true
     }
 
     pub(super) fn checkpoint_interval(&self) -> u64 {
@@ -833,15 +859,21 @@ impl Store {
     }
 
     /// Builds checkpoints after the last one; with `rebuild_all`, as soon as
-    /// an interval of events has gathered (a reindex).
+    /// an interval of events has gathered (a reindex). A store with none
+    /// (a first import, a reindex, a write that removed every one) builds
+    /// them entity by entity ([`by_entity`]) unless its entity index is of
+    /// store format 1.
     pub(super) fn build_checkpoints(&self, rebuild_all: bool) -> Result<u64> {
         let every = self.checkpoint_interval();
         if every == 0 {
             return Ok(0);
         }
         let last = self.checkpoint_headers().next_back().transpose()?;
-        if last.is_none() && self.builds_by_entity() {
-            return self.build_every_checkpoint(every);
+        if last.is_none()
+            && self.builds_by_entity()
+            && let Some(built) = self.build_every_checkpoint(every)?
+        {
+            return Ok(built);
         }
         let snapshot = self.latest()?;
         // Every record lies at exactly one position: those after the last
@@ -1078,22 +1110,12 @@ impl Builder {
     /// Takes the record `seq` at the next position in replay order: its
     /// event, or `None` if it is corrected.
     fn take(&mut self, snapshot: &Snapshot<'_>, seq: u64, event: Option<Event>) -> Result<()> {
-        let header = &mut self.header;
-        header.requires = header.requires.max(seq);
-        header.count += 1;
-        let Some(event) = event else {
-            for by in snapshot.correctors(seq) {
-                header.requires = header.requires.max(by);
-            }
-            return Ok(());
-        };
-        header.max_end = header.max_end.max(event.at.end());
-        if self.replay.feed(&event) != Fed::Certain {
-            return Err(Error::Corrupt(format!(
-                "record {seq} is not certain at the end of time"
-            )));
+        let end = event.as_ref().map(|e| e.at.end());
+        self.header.take(seq, end, snapshot.correctors(seq));
+        match event {
+            Some(event) if self.replay.feed(&event) != Fed::Certain => Err(not_certain(seq)),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn encode(&self) -> Option<Chunks> {

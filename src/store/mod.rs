@@ -41,7 +41,7 @@ pub mod tamper;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -255,7 +255,8 @@ pub struct Store {
     /// Build a store's first checkpoints by replaying in date order, as
     /// checkpoints after the last one are, instead of entity by entity
     /// (for tests that compare the two).
-    first_checkpoints_in_date_order: AtomicBool,
+    #[cfg(test)]
+    first_checkpoints_in_date_order: std::sync::atomic::AtomicBool,
     /// Bytes of `by_entity` elements a batch holds before writing them.
     entity_elements_budget: AtomicU64,
     /// How many records have been read from the log (a diagnostic).
@@ -323,7 +324,8 @@ impl Store {
             checkpoints: tree("checkpoints")?,
             meta: tree("meta")?,
             checkpoint_every: AtomicU64::new(checkpoint::DEFAULT_EVERY),
-            first_checkpoints_in_date_order: AtomicBool::new(false),
+            #[cfg(test)]
+            first_checkpoints_in_date_order: std::sync::atomic::AtomicBool::new(false),
             entity_elements_budget: AtomicU64::new(write::ENTITY_ELEMENTS_BUDGET as u64),
             path: path.to_path_buf(),
             db,

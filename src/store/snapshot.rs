@@ -637,7 +637,7 @@ impl<'s> Snapshot<'s> {
         // date) before `from` ends is certain at both.
         let earliest = from.end().saturating_sub(LONGEST_INTERVAL);
         // Each event in between names the differences it touches as it is
-        // read, so none of them is held.
+        // read, so they are not held (but for a few batches read ahead).
         let mut differences = Diff::new(&old, &new);
         let mut consider = |event: Option<Event>| {
             if let Some(event) = event {

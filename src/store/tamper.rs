@@ -53,12 +53,30 @@ pub fn remove_index_entry(store: &Store, tree: &str, seq: u64) {
 /// Replaces what record `seq`'s `by_entity` element (of its first entity)
 /// says the event changes with bytes that do not decode.
 pub fn garble_entity_changes(store: &Store, seq: u64) {
+    replace_entity_element(store, seq, |entity, start| {
+        keys::entity_changes(entity, start, seq, &[0xff; 3])
+    });
+}
+
+/// Replaces record `seq`'s `by_entity` element (of its first entity) with
+/// one of store format 1, which keeps no changes.
+pub fn downgrade_entity_element(store: &Store, seq: u64) {
+    replace_entity_element(store, seq, |entity, start| keys::entity(entity, start, seq));
+}
+
+fn replace_entity_element(store: &Store, seq: u64, with: impl Fn(&str, i64) -> Vec<u8>) {
     let event = store.read(seq).unwrap().event;
-    let entity = event.entities()[0];
+    let entity = *event
+        .entities()
+        .first()
+        .expect("the event changes something");
     let element = super::record::entity_element(&event, entity, seq);
-    store.by_entity.retain(|e| e != element.as_slice()).unwrap();
-    let garbled = keys::entity_changes(entity, event.at.start(), seq, &[0xff; 3]);
-    store.by_entity.insert_sorted(&[garbled]).unwrap();
+    let removed = store.by_entity.retain(|e| e != element.as_slice()).unwrap();
+    assert_eq!(removed, 1, "record {seq}'s element is in the entity index");
+    store
+        .by_entity
+        .insert_sorted(&[with(entity, event.at.start())])
+        .unwrap();
     store.flush().unwrap();
 }
 

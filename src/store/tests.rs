@@ -917,7 +917,7 @@ fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
         // the last record, and one before every other.
         batch.push(event("quiet-late", "2009", &[]));
         batch.insert(0, event("quiet-early", "1999", &[]));
-        let checkpoints = built_both_ways(&batch, every, runs);
+        let checkpoints = built_both_ways(&batch, every, runs, None);
         // Something to compare: facts, expiries to come, corrected records.
         assert!(
             checkpoints
@@ -930,6 +930,10 @@ fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
                 .any(|(.., resume)| !resume.expiries.is_empty())
         );
         assert!(batch.iter().any(|l| !l.event.corrects.is_empty()));
+        if seed == 2 {
+            // One element as store format 1 wrote it.
+            built_both_ways(&batch, every, runs, Some(10));
+        }
     }
     // A checkpoint at a corrected record: its replay ran the expiries
     // only up to the event before it, the last it fed.
@@ -944,7 +948,7 @@ fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
         event("wrong", "2003", &[("y.v", set(1))]),
         fix,
     ];
-    let checkpoints = built_both_ways(&batch, 2, 1);
+    let checkpoints = built_both_ways(&batch, 2, 1, None);
     assert_eq!(checkpoints.len(), 1);
     assert_eq!(checkpoints[0].2.expiries.len(), 1);
 }
@@ -956,14 +960,31 @@ fn built_both_ways(
     batch: &[Located],
     every: u64,
     runs: usize,
+    format_1: Option<u64>,
 ) -> Vec<(Vec<u8>, checkpoint::Header, Resume)> {
     let mut built = [false, true].map(|by_entity| {
         let (_dir, store) = fresh();
         store.set_checkpoint_interval(0);
         append(&store, batch);
+        if let Some(seq) = format_1 {
+            tamper::downgrade_entity_element(&store, seq);
+        }
         store.set_checkpoint_interval(every);
         let count = if by_entity {
-            store.build_every_checkpoint_in(every, runs).unwrap()
+            if runs > 1 {
+                assert!(store.entity_runs(runs).unwrap().len() > 1);
+            }
+            match store.build_every_checkpoint_in(every, runs).unwrap() {
+                Some(count) => {
+                    assert_eq!(format_1, None);
+                    count
+                }
+                // An element of format 1: left to the replay in date order.
+                None => {
+                    assert!(format_1.is_some());
+                    store.build_checkpoints(true).unwrap()
+                }
+            }
         } else {
             store.build_first_checkpoints_in_date_order(true);
             store.build_checkpoints(true).unwrap()

@@ -9,7 +9,9 @@
 //! carry each event's changes to their entity, in (entity, replay order):
 //! each entity is replayed alone, in a small state, and its part of every
 //! checkpoint is encoded as its replay passes that checkpoint's position.
-//! The log is read only for events that change nothing. Runs of entities
+//! The log is read only for events that change nothing. An entity index
+//! that still holds elements of store format 1 (which keep no changes)
+//! is left to the replay in date order, which reads the log in order. Runs of entities
 //! are built side by side, each starting chunks of its own, as
 //! [`super::encode_in_runs`] does for one state.
 //!
@@ -25,7 +27,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::{ChunkWriter, Chunks, Header, Strings, all_certain, encode_entity};
+use super::{ChunkWriter, Chunks, Header, Strings, all_certain, encode_entity, not_certain};
 use crate::error::{Error, Result};
 use crate::state::{Fed, Replay};
 use crate::store::{Snapshot, Store, keys};
@@ -35,12 +37,16 @@ struct Plan {
     /// The position of each checkpoint: every `every`-th record.
     positions: Vec<(i64, u64)>,
     /// For each, the start of the last event at or before it that a replay
-    /// fed (not corrected), up to which it ran the `until` expiries.
+    /// fed (not corrected), up to which it ran the `until` expiries. An
+    /// entity's replay runs them after its own last event, where the
+    /// replay in date order ran them before the event at that start: the
+    /// same, since no `until` ends at or before its event's start
+    /// ([`crate::event::Event::validate`]).
     expired_through: Vec<i64>,
 }
 
 /// A range of keys, (from, to): to the end if `to` is `None`.
-type KeyRange = (Vec<u8>, Option<Vec<u8>>);
+pub(in crate::store) type KeyRange = (Vec<u8>, Option<Vec<u8>>);
 
 /// One run of entities' part of every checkpoint (`None` for a checkpoint
 /// one of whose entities was too large to encode), its chunks in `spill`.
@@ -133,8 +139,11 @@ impl Spill {
 
 impl Store {
     /// Builds a checkpoint every `every` records, for a store that has
-    /// none. Returns how many it built.
-    pub(super) fn build_every_checkpoint(&self, every: u64) -> Result<u64> {
+    /// none. Returns how many it built, or `None` if the entity index holds
+    /// elements of store format 1, which keep no changes: a build in date
+    /// order reads the log in order, where this would read it entity by
+    /// entity.
+    pub(super) fn build_every_checkpoint(&self, every: u64) -> Result<Option<u64>> {
         let runs = super::super::cores().min(super::MAX_RUNS);
         self.build_every_checkpoint_in(every, runs)
     }
@@ -144,7 +153,7 @@ impl Store {
         &self,
         every: u64,
         runs: usize,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         let snapshot = self.latest()?;
         // Positions are read twice (here, and for the headers) rather than
         // held: a walk of `by_time` is cheap.
@@ -165,7 +174,7 @@ impl Store {
             }
         }
         if plan.positions.is_empty() {
-            return Ok(0);
+            return Ok(Some(0));
         }
         let runs = self.entity_runs(runs)?;
         // The end of each event's date, by seq, as the runs replay them.
@@ -185,63 +194,58 @@ impl Store {
         // Each run's parts of the checkpoints, in order, and its spill.
         let mut runs: Vec<(std::vec::IntoIter<Option<Spilled>>, Spill)> = Vec::new();
         for part in parts {
-            let part = part?;
+            let Some(part) = part? else {
+                return Ok(None);
+            };
             runs.push((part.bodies.into_iter(), part.spill));
         }
-        // The headers, from every record in replay order; each checkpoint
-        // is written when its position is reached, its parts read back.
+        // The headers, from every record in replay order, before anything
+        // is written: a record that cannot be read leaves no checkpoint.
         let mut header = Header {
             max_end: i64::MIN,
             requires: 0,
             count: 0,
         };
-        let mut built = 0;
-        let mut positions = plan.positions.iter().peekable();
+        let mut headers = Vec::with_capacity(plan.positions.len());
         for record in snapshot.positions_after(None, None) {
             let (start, seq) = record?;
-            let Some(&&position) = positions.peek() else {
+            let Some(&position) = plan.positions.get(headers.len()) else {
                 break;
             };
-            header.requires = header.requires.max(seq);
-            header.count += 1;
-            if snapshot.is_corrected(seq) {
-                for by in snapshot.correctors(seq) {
-                    header.requires = header.requires.max(by);
-                }
-            } else {
-                let end = match end_of(&ends, seq)?.load(Ordering::Relaxed) {
+            let end = match snapshot.is_corrected(seq) {
+                true => None,
+                false => Some(match end_of(&ends, seq)?.load(Ordering::Relaxed) {
                     i64::MIN => self.end_of_unchanging(&snapshot, start, seq)?,
                     end => end,
-                };
-                header.max_end = header.max_end.max(end);
-            }
+                }),
+            };
+            header.take(seq, end, snapshot.correctors(seq));
             if (start, seq) == position {
-                positions.next();
-                let mut body = Some(Chunks {
-                    chunks: Vec::new(),
-                    slots: 0,
-                });
-                for (parts, spill) in &mut runs {
-                    let part = parts
-                        .next()
-                        .expect("every run has a part of every checkpoint");
-                    body = match (body, part) {
-                        (Some(mut body), Some(part)) => {
-                            let part = spill.read(part)?;
-                            body.chunks.extend(part.chunks);
-                            body.slots = body.slots.saturating_add(part.slots);
-                            Some(body)
-                        }
-                        _ => None,
-                    };
-                }
-                if let Some(body) = body {
-                    self.put_checkpoint(&keys::time(start, seq), header, &body)?;
-                    built += 1;
-                }
+                headers.push(header);
             }
         }
-        Ok(built)
+        // Each checkpoint, its parts read back from the runs in turn.
+        let mut built = 0;
+        for (&(start, seq), header) in plan.positions.iter().zip(headers) {
+            let mut body = Some(Chunks::default());
+            for (parts, spill) in &mut runs {
+                let part = parts
+                    .next()
+                    .expect("every run has a part of every checkpoint");
+                body = match (body, part) {
+                    (Some(mut body), Some(part)) => {
+                        body.append(spill.read(part)?);
+                        Some(body)
+                    }
+                    _ => None,
+                };
+            }
+            if let Some(body) = body {
+                self.put_checkpoint(&keys::time(start, seq), header, &body)?;
+                built += 1;
+            }
+        }
+        Ok(Some(built))
     }
 
     /// The end of the date of an event no entity element stands for: one
@@ -258,7 +262,7 @@ impl Store {
     /// (from, to), the first from the start and the last to the end. The
     /// cuts are guessed from the first and the last key, as if names were
     /// spread evenly between them.
-    fn entity_runs(&self, runs: usize) -> Result<Vec<KeyRange>> {
+    pub(in crate::store) fn entity_runs(&self, runs: usize) -> Result<Vec<KeyRange>> {
         let tree = self.by_entity.tree();
         let storage = |e| self.storage(e);
         let (Some((first, _)), Some((last, _))) = (
@@ -302,7 +306,7 @@ impl Store {
         from: &[u8],
         to: Option<&[u8]>,
         from_start: bool,
-    ) -> Result<RunParts> {
+    ) -> Result<Option<RunParts>> {
         let first = from_start.then_some("");
         let mut parts: Vec<Option<Part>> = plan
             .positions
@@ -327,6 +331,12 @@ impl Store {
                 current = Some(EntityReplay::new(entity));
             }
             let replay = current.as_mut().expect("just set");
+            if let Some((.., None)) = element
+                .get(entity.len() + 1..)
+                .and_then(keys::decode_entity_rest)
+            {
+                return Ok(None);
+            }
             let Some(((start, seq), event)) = snapshot.entity_part(entity, &element)? else {
                 continue;
             };
@@ -353,7 +363,7 @@ impl Store {
             part.spilled.slots = part.writer.slots;
             bodies.push(Some(part.spilled));
         }
-        Ok(RunParts { bodies, spill })
+        Ok(Some(RunParts { bodies, spill }))
     }
 }
 
@@ -450,6 +460,22 @@ fn end_of(ends: &[AtomicI64], seq: u64) -> Result<&AtomicI64> {
         })
 }
 
-fn not_certain(seq: u64) -> Error {
-    Error::Corrupt(format!("record {seq} is not certain at the end of time"))
+#[cfg(test)]
+mod tests {
+    use super::between;
+
+    #[test]
+    fn guesses_lie_between_the_first_and_last_key_in_order() {
+        let (first, last) = (&b"e0\0\x7f\x01"[..], &b"e9999\0\x80\x02"[..]);
+        let guesses: Vec<Vec<u8>> = (1..4).map(|run| between(first, last, run, 4)).collect();
+        let mut all = vec![first.to_vec()];
+        all.extend(guesses.iter().cloned());
+        all.push(last.to_vec());
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
+        // The common prefix kept, the next byte spread evenly: '0' to '9'.
+        assert!(guesses.iter().all(|g| g.starts_with(b"e")));
+        assert_eq!(guesses[1][1], (b'0' + b'9') / 2);
+        // The same key twice gives a key at or after it.
+        assert!(between(first, first, 1, 2).as_slice() >= first);
+    }
 }
