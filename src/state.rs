@@ -436,6 +436,11 @@ impl Replay {
         }
     }
 
+    /// When the next `until` expiry is due, if any (seconds since the epoch).
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.expiries.peek().map(|Reverse(e)| e.end)
+    }
+
     /// The `until` expiries still to come, sorted.
     pub fn pending_expiries(&self) -> Vec<&Expiry> {
         let mut expiries: Vec<&Expiry> = self.expiries.iter().map(|Reverse(e)| e).collect();

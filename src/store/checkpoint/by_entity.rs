@@ -342,9 +342,7 @@ impl Store {
             };
             replay.pass_through(plan, &mut parts, &mut spill, Some((start, seq)))?;
             end_of(ends, seq)?.store(event.at.end(), Ordering::Relaxed);
-            if replay.replay.feed(&event) != Fed::Certain {
-                return Err(not_certain(seq));
-            }
+            replay.feed(&event, seq)?;
         }
         if let Some(mut done) = current {
             done.pass_through(plan, &mut parts, &mut spill, None)?;
@@ -372,6 +370,10 @@ struct EntityReplay {
     entity: String,
     replay: Replay,
     passed: usize,
+    /// Its part of the last checkpoint it passed (`None` inside if it had
+    /// none), while no event or expiry has changed it since: an entity
+    /// that nothing touches between two checkpoints is encoded once.
+    encoded: Option<Option<(Vec<u8>, usize)>>,
 }
 
 impl EntityReplay {
@@ -380,6 +382,16 @@ impl EntityReplay {
             entity: entity.to_string(),
             replay: Replay::new(all_certain()),
             passed: 0,
+            encoded: None,
+        }
+    }
+
+    /// Feeds the entity's next event.
+    fn feed(&mut self, event: &crate::event::Event, seq: u64) -> Result<()> {
+        self.encoded = None;
+        match self.replay.feed(event) {
+            Fed::Certain => Ok(()),
+            _ => Err(not_certain(seq)),
         }
     }
 
@@ -397,8 +409,11 @@ impl EntityReplay {
             if position.is_some_and(|p| p <= checkpoint) {
                 break;
             }
-            self.replay
-                .expire_through(plan.expired_through[self.passed]);
+            let through = plan.expired_through[self.passed];
+            if self.replay.next_expiry().is_some_and(|end| end <= through) {
+                self.encoded = None;
+            }
+            self.replay.expire_through(through);
             let slot = &mut parts[self.passed];
             if let Some(part) = slot {
                 if self.encode_into(&mut part.writer).is_some() {
@@ -414,20 +429,27 @@ impl EntityReplay {
 
     /// Adds the entity's part to a checkpoint, if it holds anything or
     /// has expiries to come; `None` if it is too large.
-    fn encode_into(&self, writer: &mut ChunkWriter) -> Option<()> {
-        let slots: Vec<(&str, &crate::state::Slot)> = self
-            .replay
-            .state()
-            .slots()
-            .map(|(_, attr, slot)| (attr, slot))
-            .collect();
-        let expiries = self.replay.pending_expiries();
-        if slots.is_empty() && expiries.is_empty() {
-            return Some(());
+    fn encode_into(&mut self, writer: &mut ChunkWriter) -> Option<()> {
+        if self.encoded.is_none() {
+            let slots: Vec<(&str, &crate::state::Slot)> = self
+                .replay
+                .state()
+                .slots()
+                .map(|(_, attr, slot)| (attr, slot))
+                .collect();
+            let expiries = self.replay.pending_expiries();
+            self.encoded = Some(if slots.is_empty() && expiries.is_empty() {
+                None
+            } else {
+                let mut strings = Strings::default();
+                let body = encode_entity(&mut strings, &self.entity, &slots, &expiries)?;
+                Some((body, slots.len()))
+            });
         }
-        let mut strings = Strings::default();
-        let body = encode_entity(&mut strings, &self.entity, &slots, &expiries)?;
-        writer.push(&self.entity, &body, slots.len())
+        match self.encoded.as_ref().expect("just encoded") {
+            Some((body, slots)) => writer.push(&self.entity, body, *slots),
+            None => Some(()),
+        }
     }
 }
 
