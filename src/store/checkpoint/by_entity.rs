@@ -4,16 +4,18 @@
 //! up to the checkpoint's position gives: a replay of one entity's events
 //! touches only its facts and `until` expiries (which is also what lets a
 //! query about one entity start from its part of a checkpoint). So when a
-//! store has no checkpoint yet (after the first import, or a reindex), every
-//! checkpoint is built in one pass over the entity index, whose elements
-//! carry each event's changes to their entity, in (entity, replay order):
-//! each entity is replayed alone, in a small state, and its part of every
-//! checkpoint is encoded as its replay passes that checkpoint's position.
+//! store has no checkpoint (after its first import, a reindex, or a write
+//! that removed every one), every checkpoint is built in one pass over the
+//! entity index, whose elements carry each event's changes to their
+//! entity, in (entity, replay order): each entity is replayed alone, in a
+//! small state, and its part of every checkpoint is encoded as its replay
+//! passes that checkpoint's position (once, if nothing touches it until
+//! the next). Runs of entities are built side by side, each starting
+//! chunks of its own, as [`super::encode_in_runs`] does for one state.
+//!
 //! The log is read only for events that change nothing. An entity index
-//! that still holds elements of store format 1 (which keep no changes)
-//! is left to the replay in date order, which reads the log in order. Runs of entities
-//! are built side by side, each starting chunks of its own, as
-//! [`super::encode_in_runs`] does for one state.
+//! that still holds elements of store format 1 (which keep no changes) is
+//! left to the replay in date order, which reads the log in order.
 //!
 //! Every checkpoint is being built at once, so the chunks each run seals
 //! go to an unnamed temporary file in the store's directory until the run
@@ -93,13 +95,13 @@ impl Spill {
             let file = match &self.file {
                 Some(file) => file,
                 None => {
-                    let file =
-                        tempfile::tempfile_in(&self.dir).map_err(|e| self.error("create", e))?;
+                    let file = tempfile::tempfile_in(&self.dir)
+                        .map_err(|e| self.error("create a temporary file for checkpoints in", e))?;
                     self.file.insert(file)
                 }
             };
             file.write_all_at(&bytes, self.end)
-                .map_err(|e| self.error("write", e))?;
+                .map_err(|e| self.error("write checkpoints to a temporary file in", e))?;
             part.spilled.chunks.push((first, self.end, bytes.len()));
             self.end += bytes.len() as u64;
         }
@@ -113,7 +115,7 @@ impl Spill {
             let mut bytes = vec![0; len];
             if let Some(file) = &self.file {
                 file.read_exact_at(&mut bytes, at)
-                    .map_err(|e| self.error("read", e))?;
+                    .map_err(|e| self.error("read checkpoints back from a temporary file in", e))?;
             }
             chunks.push((first, bytes));
         }
@@ -123,12 +125,8 @@ impl Spill {
         })
     }
 
+    /// A failure to `action` the store's directory.
     fn error(&self, action: &'static str, source: std::io::Error) -> Error {
-        let action = match action {
-            "create" => "create a temporary file for checkpoints in",
-            "write" => "write checkpoints to a temporary file in",
-            _ => "read checkpoints back from a temporary file in",
-        };
         Error::Io {
             action,
             path: self.dir.clone(),
@@ -484,7 +482,51 @@ fn end_of(ends: &[AtomicI64], seq: u64) -> Result<&AtomicI64> {
 
 #[cfg(test)]
 mod tests {
-    use super::between;
+    use super::*;
+
+    /// A part with `pages` sealed chunks, each of its index as bytes.
+    fn sealed(pages: u8) -> Part {
+        let mut writer = ChunkWriter::new(Some(""));
+        for page in 0..pages {
+            writer
+                .chunks
+                .push((vec![b'k', page], vec![page; usize::from(page) + 1]));
+        }
+        Part {
+            writer,
+            spilled: Spilled::default(),
+        }
+    }
+
+    #[test]
+    fn spilled_chunks_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spill = Spill::new(dir.path());
+        let (mut a, mut b) = (sealed(3), sealed(2));
+        spill.take_sealed(&mut a).unwrap();
+        spill.take_sealed(&mut b).unwrap();
+        assert!(a.writer.chunks.is_empty());
+        let expected = sealed(3).writer.chunks;
+        assert_eq!(spill.read(a.spilled).unwrap().chunks, expected);
+        assert_eq!(
+            spill.read(b.spilled).unwrap().chunks,
+            sealed(2).writer.chunks
+        );
+    }
+
+    #[test]
+    fn a_spill_that_cannot_make_its_file_is_an_error_naming_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let err = Spill::new(&gone).take_sealed(&mut sealed(1)).unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("temporary file for checkpoints"),
+            "{message}"
+        );
+        assert!(message.contains(&gone.display().to_string()), "{message}");
+    }
 
     #[test]
     fn guesses_lie_between_the_first_and_last_key_in_order() {
