@@ -44,6 +44,16 @@ struct EntityEvent {
     whole: bool,
 }
 
+/// What a `by_entity` element keeps: its position, and the event with its
+/// changes to the entity (`None` for an element of store format 1).
+pub(super) type EntityChanges = ((i64, u64), Option<Event>);
+
+/// The position just before every record whose interval starts at
+/// `start` or later: no record has seq 0.
+fn before_start(start: i64) -> [u8; 16] {
+    keys::time(start, 0)
+}
+
 /// An event of a timeline and the ids of the events that correct it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEntry {
@@ -218,8 +228,7 @@ impl<'s> Snapshot<'s> {
         start: i64,
         before: Option<i64>,
     ) -> impl Iterator<Item = Result<(i64, u64)>> + use<'_, 's> {
-        // No record has seq 0: every position from `start` on is after (start, 0).
-        self.positions_after(Some(&keys::time(start, 0)), before)
+        self.positions_after(Some(&before_start(start)), before)
     }
 
     /// The (start, seq) of every record the snapshot sees, in replay order,
@@ -407,6 +416,32 @@ impl<'s> Snapshot<'s> {
         entity: &str,
         element: &[u8],
     ) -> Result<Option<((i64, u64), EntityEvent)>> {
+        Ok(match self.entity_changes(entity, element)? {
+            None => None,
+            Some((position, Some(event))) => Some((
+                position,
+                EntityEvent {
+                    event,
+                    whole: false,
+                },
+            )),
+            // Format 1: the whole event, from the log.
+            Some(((start, seq), None)) => {
+                let event = self.event_for_replay(seq, start)?;
+                Some(((start, seq), EntityEvent { event, whole: true }))
+            }
+        })
+    }
+
+    /// What the `by_entity` element of `entity` keeps, with its position:
+    /// the event with only its id, date and changes to `entity`, or `None`
+    /// for an element of store format 1, which keeps no changes (the event
+    /// is in the log). `None` above the head or if corrected.
+    pub(super) fn entity_changes(
+        &self,
+        entity: &str,
+        element: &[u8],
+    ) -> Result<Option<EntityChanges>> {
         let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
         // The range lies within `entity ‖ 0`.
         let (start, seq, changes) = element
@@ -417,9 +452,7 @@ impl<'s> Snapshot<'s> {
             return Ok(None);
         }
         let Some(changes) = changes else {
-            // Format 1: the whole event, from the log.
-            let event = self.event_for_replay(seq, start)?;
-            return Ok(Some(((start, seq), EntityEvent { event, whole: true })));
+            return Ok(Some(((start, seq), None)));
         };
         let event = record::decode_entity_changes(entity, changes)
             .map_err(|m| Error::Corrupt(format!("record {seq}: {m}")))?;
@@ -429,30 +462,7 @@ impl<'s> Snapshot<'s> {
                 event.at
             )));
         }
-        Ok(Some((
-            (start, seq),
-            EntityEvent {
-                event,
-                whole: false,
-            },
-        )))
-    }
-
-    /// What the `by_entity` element of `entity` says the event changes
-    /// about it, with its position: the event with only its changes to
-    /// `entity`; `None` above the head or if corrected.
-    pub(super) fn entity_part(
-        &self,
-        entity: &str,
-        element: &[u8],
-    ) -> Result<Option<((i64, u64), Event)>> {
-        Ok(self.entity_event(entity, element)?.map(|(position, part)| {
-            let mut event = part.event;
-            if part.whole {
-                event.changes.retain(|c| c.entity == entity);
-            }
-            (position, event)
-        }))
+        Ok(Some(((start, seq), Some(event))))
     }
 
     /// The records that change any of `entities`, in replay order, whose
@@ -649,8 +659,7 @@ impl<'s> Snapshot<'s> {
         };
         if entities.is_empty() {
             // Every record between: a second thread reads them ahead.
-            let after = keys::time(earliest, 0);
-            self.read_ahead(Some(&after), Some(to.end()), |inputs| {
+            self.read_ahead(Some(&before_start(earliest)), Some(to.end()), |inputs| {
                 for input in inputs {
                     let (_, _, event) = input?;
                     consider(event);

@@ -112,11 +112,10 @@ impl Spill {
     fn read(&self, spilled: Spilled) -> Result<Chunks> {
         let mut chunks = Vec::with_capacity(spilled.chunks.len());
         for (first, at, len) in spilled.chunks {
+            let file = self.file.as_ref().expect("a chunk spilled is in the file");
             let mut bytes = vec![0; len];
-            if let Some(file) = &self.file {
-                file.read_exact_at(&mut bytes, at)
-                    .map_err(|e| self.error("read checkpoints back from a temporary file in", e))?;
-            }
+            file.read_exact_at(&mut bytes, at)
+                .map_err(|e| self.error("read checkpoints back from a temporary file in", e))?;
             chunks.push((first, bytes));
         }
         Ok(Chunks {
@@ -280,7 +279,7 @@ impl Store {
                 break;
             };
             let cut = keys::entity_prefix(entity);
-            if cuts.last().is_none_or(|last| *last < cut) && cut > first.to_vec() {
+            if cuts.last().is_none_or(|last| *last < cut) && cut.as_slice() > &first[..] {
                 cuts.push(cut);
             }
         }
@@ -329,14 +328,12 @@ impl Store {
                 current = Some(EntityReplay::new(entity));
             }
             let replay = current.as_mut().expect("just set");
-            if let Some((.., None)) = element
-                .get(entity.len() + 1..)
-                .and_then(keys::decode_entity_rest)
-            {
-                return Ok(None);
-            }
-            let Some(((start, seq), event)) = snapshot.entity_part(entity, &element)? else {
-                continue;
+            let ((start, seq), event) = match snapshot.entity_changes(entity, &element)? {
+                Some((position, Some(event))) => (position, event),
+                // Above the head, or corrected.
+                None => continue,
+                // Store format 1: left to the replay in date order.
+                Some((_, None)) => return Ok(None),
             };
             replay.pass_through(plan, &mut parts, &mut spill, Some((start, seq)))?;
             end_of(ends, seq)?.store(event.at.end(), Ordering::Relaxed);
