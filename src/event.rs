@@ -638,11 +638,21 @@ impl BatchCheck {
     pub fn check(
         &mut self,
         located: &Located,
+        known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
+    ) -> Result<Vec<usize>, Invalid> {
+        located.event.validate()?;
+        self.check_valid(located, known_kind)
+    }
+
+    /// Like [`BatchCheck::check`], for an event that passed
+    /// [`Event::validate`] already (one of a [`Validated`] chunk).
+    pub fn check_valid(
+        &mut self,
+        located: &Located,
         mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,
     ) -> Result<Vec<usize>, Invalid> {
         let mut first_uses = Vec::new();
         let event = &located.event;
-        event.validate()?;
         if let Some(Seen { file, number, line }) = self.ids.get(&event.id) {
             let first = Origin {
                 file: self.files[file as usize].clone(),
@@ -820,6 +830,31 @@ impl Located {
             origin,
             recorded: None,
         }
+    }
+}
+
+/// Events that passed [`Event::validate`] as they were read. They are only
+/// lent out from here, so they cannot have changed since, and checking them
+/// for a batch need not validate them again ([`BatchCheck::check_valid`]).
+#[derive(Debug)]
+pub struct Validated(Vec<Located>);
+
+impl Validated {
+    /// Events each of which passed [`Event::validate`].
+    pub(crate) fn new(events: Vec<Located>) -> Validated {
+        debug_assert!(events.iter().all(|l| l.event.validate().is_ok()));
+        Validated(events)
+    }
+
+    pub fn into_inner(self) -> Vec<Located> {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Validated {
+    type Target = [Located];
+    fn deref(&self) -> &[Located] {
+        &self.0
     }
 }
 

@@ -38,7 +38,7 @@ pub mod when;
 mod testing;
 
 pub use error::{Error, ErrorKind, Result};
-pub use event::{Change, Event, Located, Op, Origin, Source, Value};
+pub use event::{Change, Event, Located, Op, Origin, Source, Validated, Value};
 pub use known_at::KnownAt;
 pub use state::{AsOf, State};
 pub use store::{OpenMode, Store};

@@ -836,3 +836,47 @@ fn import_does_not_follow_links_to_folders() {
         "imported 1 event from 1 file (seq 1); the head is now 1\n"
     );
 }
+
+#[test]
+fn json_lines_are_checked_while_they_are_read() {
+    let env = Env::new();
+    let line = |id: &str, change: &str| {
+        format!(r#"{{"id": "{id}", "at": "2020", "title": "T", "changes": [{change}]}}"#)
+    };
+    let set = r#"{"set": "x.v", "value": 1}"#;
+    let lines = [line("a", set), line("b", ""), line("c", "")].join("\n");
+    let file = env.write("events.jsonl", &lines);
+    assert_eq!(
+        env.ok(&["import", &file]),
+        "imported 3 events from 1 file (seq 1-3); the head is now 3\n"
+    );
+    assert_eq!(
+        env.ok(&["import", &file]),
+        "nothing to import: all 3 events from 1 file are already stored unchanged (head 3)\n"
+    );
+    let before = env.snapshot();
+    let changed = format!(
+        "{}\n{}",
+        line("a", set),
+        line("b", "").replace("\"T\"", "\"T2\"")
+    );
+    let stderr = env.fails(&["import", &env.write("changed.jsonl", &changed)], 3);
+    assert!(
+        stderr.contains("event \"b\" is already stored (seq 2) with different content"),
+        "{stderr}"
+    );
+    let twice = format!("{}\n{}", line("d", ""), line("d", ""));
+    let stderr = env.fails(&["import", &env.write("twice.jsonl", &twice)], 2);
+    assert!(
+        stderr.contains("twice.jsonl: event #2 \"d\" (line 2)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is used twice in this batch"), "{stderr}");
+    let kinds = line("e", r#"{"add": "x.v", "value": 2}"#);
+    let stderr = env.fails(&["import", &env.write("kinds.jsonl", &kinds)], 2);
+    assert!(
+        stderr.contains("\"x.v\" is single-valued (set/unset) in the store"),
+        "{stderr}"
+    );
+    assert_eq!(env.snapshot(), before);
+}

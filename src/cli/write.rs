@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use chronik::formats::input::{
-    InputFormat, read_event_bytes, read_json_lines, read_json_lines_in_background,
-};
+use chronik::formats::input::{InputFormat, read_event_bytes, read_json_lines_in_background};
 use chronik::store::{IdPolicy, Receipt, Writer};
 use chronik::{Error, Located, OpenMode, Store};
 
@@ -68,7 +66,7 @@ pub fn import(store_path: &Path, args: ImportArgs, out: &mut dyn Write) -> anyho
     let from = plural(files.len() as u64, "file");
     let receipt = write(store_path, IdPolicy::SkipUnchanged, None, |writer| {
         for file in &files {
-            read_chunks(file, format, |chunk| writer.push(chunk))?;
+            read_chunks(file, format, writer)?;
         }
         Ok(())
     })?;
@@ -113,7 +111,7 @@ pub fn append(store_path: &Path, args: AppendArgs, out: &mut dyn Write) -> anyho
         store_path,
         IdPolicy::RequireNew,
         args.expect.expect_head,
-        |writer| read_chunks(&args.file, format, |chunk| writer.push(chunk)),
+        |writer| read_chunks(&args.file, format, writer),
     )?;
     let Some(receipt) = receipt else {
         let input = match args.file.as_os_str() == "-" {
@@ -205,13 +203,10 @@ fn name(path: &Path) -> String {
 }
 
 /// Reads a file, or standard input for `-` (its format recognised from the
-/// content unless given), and hands its events to `take` in chunks. JSON
-/// Lines is streamed; TOML and JSON files are read whole.
-fn read_chunks(
-    path: &Path,
-    format: Option<InputFormat>,
-    mut take: impl FnMut(&[Located]) -> Result<(), Error>,
-) -> Result<(), Error> {
+/// content unless given), and pushes its events to `writer` in chunks. JSON
+/// Lines is streamed, and checked while the chunk before is staged; TOML
+/// and JSON files are read whole.
+fn read_chunks(path: &Path, format: Option<InputFormat>, writer: &mut Writer) -> Result<(), Error> {
     let io = |action: &'static str, source| Error::Io {
         action,
         path: path.to_path_buf(),
@@ -224,21 +219,39 @@ fn read_chunks(
             .map_err(|source| io("read", source))?;
         let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
         return match format {
-            InputFormat::JsonLines => {
-                read_json_lines(&bytes[..], "<stdin>", CHUNK, |events| take(&events))
-            }
+            InputFormat::JsonLines => read_json_lines_into(&bytes[..], "<stdin>", writer),
             _ => read_event_bytes(&bytes, format, "<stdin>")?
                 .chunks(CHUNK)
-                .try_for_each(take),
+                .try_for_each(|chunk| writer.push(chunk)),
         };
     }
     match format.or_else(|| InputFormat::from_path(path)) {
         Some(InputFormat::JsonLines) => {
             let file = std::fs::File::open(path).map_err(|source| io("read", source))?;
-            read_json_lines_in_background(std::io::BufReader::new(file), &name(path), CHUNK, take)
+            read_json_lines_into(std::io::BufReader::new(file), &name(path), writer)
         }
-        _ => read_file(path, format)?.chunks(CHUNK).try_for_each(take),
+        _ => read_file(path, format)?
+            .chunks(CHUNK)
+            .try_for_each(|chunk| writer.push(chunk)),
     }
+}
+
+/// Pushes JSON Lines to `writer`: a second thread reads and checks each
+/// chunk while this one stages the chunk before.
+fn read_json_lines_into(
+    reader: impl std::io::BufRead + Send,
+    file: &str,
+    writer: &mut Writer,
+) -> Result<(), Error> {
+    writer.push_checked_elsewhere(|checker, stage| {
+        read_json_lines_in_background(
+            reader,
+            file,
+            CHUNK,
+            |events| Ok((checker.check_validated(&events)?, events)),
+            |(verdicts, events)| stage(events, verdicts),
+        )
+    })
 }
 
 /// Reads one event file; its format comes from `format` or its extension.

@@ -12,7 +12,9 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::event::{Change, Event, Located, Op, Origin, Recorded, Source, Value, parse_target};
+use crate::event::{
+    Change, Event, Located, Op, Origin, Recorded, Source, Validated, Value, parse_target,
+};
 use crate::when::When;
 
 /// The authoring formats.
@@ -145,7 +147,7 @@ pub fn read_json_lines<E: From<Error>>(
     mut reader: impl std::io::BufRead,
     file: &str,
     chunk: usize,
-    mut take: impl FnMut(Vec<Located>) -> Result<(), E>,
+    mut take: impl FnMut(Validated) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut events = Vec::with_capacity(chunk.min(1 << 16));
     let mut buffer = Vec::new();
@@ -185,43 +187,57 @@ pub fn read_json_lines<E: From<Error>>(
             number,
         )?);
         if events.len() >= chunk {
-            take(std::mem::take(&mut events))?;
+            take(Validated::new(std::mem::take(&mut events)))?;
         }
     }
     if !events.is_empty() {
-        take(events)?;
+        take(Validated::new(events))?;
     }
     Ok(())
 }
 
-/// Like [`read_json_lines`], but parses in a second thread while `take`
-/// works on the chunk before: reading and writing a large import overlap.
+/// Like [`read_json_lines`], but reads in a second thread, which also
+/// `prepare`s each chunk, while `take` works on the chunk before: reading
+/// and writing a large import overlap. Chunks are taken in order; the first
+/// error in the input's order is returned (a line that does not parse, a
+/// chunk that `prepare` or `take` refuses), and nothing after it is read.
 ///
-/// Each chunk taken goes back to the parsing thread to be freed there, where
-/// its memory came from: freeing a chunk's thousands of strings is work the
-/// taker, the slower of the two, need not do.
-pub fn read_json_lines_in_background<E: From<Error> + Send>(
+/// Each prepared chunk goes back to the reading thread to be freed there,
+/// where its memory came from: freeing a chunk's thousands of strings is
+/// work the taker, the slower of the two, need not do.
+pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
     reader: impl std::io::BufRead + Send,
     file: &str,
     chunk: usize,
-    mut take: impl FnMut(&[Located]) -> Result<(), E>,
+    mut prepare: impl FnMut(Validated) -> Result<T, E> + Send,
+    mut take: impl FnMut(&T) -> Result<(), E>,
 ) -> Result<(), E> {
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Located>>(1);
-        let (give_back, taken) = std::sync::mpsc::channel::<Vec<Located>>();
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T, E>>(1);
+        let (give_back, taken) = std::sync::mpsc::channel::<T>();
         let parser = scope.spawn(move || {
+            // Stops reading: `take` failed (the receiver is gone) or
+            // `prepare` did (its error is sent); either way, what the
+            // receiver reports stands.
+            let stop = || Error::Usage(String::new());
             read_json_lines::<Error>(reader, file, chunk, |events| {
                 taken.try_iter().for_each(drop);
-                // The receiver is gone only when `take` failed: stop reading.
-                sender.send(events).map_err(|_| Error::Usage(String::new()))
+                let prepared = prepare(events);
+                let failed = prepared.is_err();
+                sender.send(prepared).map_err(|_| stop())?;
+                if failed { Err(stop()) } else { Ok(()) }
             })
         });
         let mut result = Ok(());
-        for events in receiver.iter() {
-            result = take(&events);
-            // Once the parser is done, what it has not freed is freed here.
-            let _ = give_back.send(events);
-            if result.is_err() {
+        for prepared in receiver.iter() {
+            let taken = prepared.and_then(|prepared| {
+                let taken = take(&prepared);
+                // Once the parser is done, what it has not freed is freed here.
+                let _ = give_back.send(prepared);
+                taken
+            });
+            if taken.is_err() {
+                result = taken;
                 break;
             }
         }
@@ -1131,44 +1147,95 @@ title = "Second"
         );
     }
 
-    /// Every event reaches the taker once, in order and in chunks; a
-    /// failing taker stops the reading, and a bad line after good chunks
-    /// is reported once those were taken.
+    /// Every event reaches the taker once, in order and in chunks, each
+    /// prepared first; a failing taker stops the reading, and a bad line
+    /// after good chunks is reported once those were taken.
     #[test]
     fn json_lines_in_background_take_every_chunk_in_order() {
-        let line = |i: usize| format!("{{\"id\": \"e{i}\", \"at\": \"2020\", \"title\": \"t\"}}\n");
-        let text: String = (0..10).map(line).collect();
+        let text: String = (0..10).map(json_line_of).collect();
         let mut seen = Vec::new();
-        read_json_lines_in_background::<Error>(text.as_bytes(), "f", 3, |chunk| {
-            seen.push(chunk.iter().map(|l| l.event.id.clone()).collect::<Vec<_>>());
+        read_json_lines_in_background::<_, Error>(text.as_bytes(), "f", 3, ids, |chunk| {
+            seen.push(chunk.clone());
             Ok(())
         })
         .unwrap();
         let sizes: Vec<usize> = seen.iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 3, 3, 1]);
-        let ids: Vec<String> = seen.concat();
-        assert_eq!(ids, (0..10).map(|i| format!("e{i}")).collect::<Vec<_>>());
+        let all: Vec<String> = seen.concat();
+        assert_eq!(all, (0..10).map(|i| format!("e{i}")).collect::<Vec<_>>());
 
         let mut calls = 0;
-        let stopped = read_json_lines_in_background::<Error>(text.as_bytes(), "f", 3, |_| {
-            calls += 1;
-            Err(Error::Usage("the taker gives up".into()))
-        });
+        let stopped =
+            read_json_lines_in_background::<_, Error>(text.as_bytes(), "f", 3, ids, |_| {
+                calls += 1;
+                Err(Error::Usage("the taker gives up".into()))
+            });
         assert_eq!(stopped.unwrap_err().to_string(), "the taker gives up");
         assert_eq!(calls, 1);
 
         let broken = format!(
             "{}not json\n{}",
-            (0..7).map(line).collect::<String>(),
-            line(8)
+            (0..7).map(json_line_of).collect::<String>(),
+            json_line_of(8)
         );
         let mut taken = 0;
-        let failed = read_json_lines_in_background::<Error>(broken.as_bytes(), "f", 3, |chunk| {
-            taken += chunk.len();
-            Ok(())
-        });
+        let failed =
+            read_json_lines_in_background::<_, Error>(broken.as_bytes(), "f", 3, ids, |chunk| {
+                taken += chunk.len();
+                Ok(())
+            });
         let message = failed.unwrap_err().to_string();
         assert!(message.starts_with("f: event #8 (line 8)"), "{message}");
         assert_eq!(taken, 6);
+    }
+
+    /// A chunk that `prepare` refuses is reported once the chunks before it
+    /// were taken, unless taking one of those failed first.
+    #[test]
+    fn json_lines_in_background_report_the_first_failure_in_order() {
+        let text: String = (0..10).map(json_line_of).collect();
+        let refuse_third = |chunk: Validated| match chunk[0].event.id.as_str() {
+            "e6" => Err(Error::Usage("the third chunk is refused".into())),
+            _ => ids(chunk),
+        };
+        let mut taken = Vec::new();
+        let failed = read_json_lines_in_background::<_, Error>(
+            text.as_bytes(),
+            "f",
+            3,
+            refuse_third,
+            |chunk| {
+                taken.extend(chunk.iter().cloned());
+                Ok(())
+            },
+        );
+        assert_eq!(
+            failed.unwrap_err().to_string(),
+            "the third chunk is refused"
+        );
+        assert_eq!(taken, ["e0", "e1", "e2", "e3", "e4", "e5"]);
+
+        let failed = read_json_lines_in_background::<_, Error>(
+            text.as_bytes(),
+            "f",
+            3,
+            refuse_third,
+            |chunk| match chunk[0].as_str() {
+                "e3" => Err(Error::Usage("the second chunk is refused".into())),
+                _ => Ok(()),
+            },
+        );
+        assert_eq!(
+            failed.unwrap_err().to_string(),
+            "the second chunk is refused"
+        );
+    }
+
+    fn json_line_of(i: usize) -> String {
+        format!("{{\"id\": \"e{i}\", \"at\": \"2020\", \"title\": \"t\"}}\n")
+    }
+
+    fn ids(chunk: Validated) -> Result<Vec<String>, Error> {
+        Ok(chunk.iter().map(|l| l.event.id.clone()).collect())
     }
 }

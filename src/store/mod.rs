@@ -53,7 +53,7 @@ pub use reindex::Reindexed;
 use snapshot::Corrections;
 pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
-pub use write::Writer;
+pub use write::{Checker, Verdicts, Writer};
 
 /// The cores this process may use, asked once (the answer can take reads
 /// of the system's files).

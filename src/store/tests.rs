@@ -1737,3 +1737,105 @@ fn an_entity_name_with_a_nul_selects_nothing() {
         .unwrap();
     assert_eq!(state.len(), 0);
 }
+
+/// Writes `chunks` as one batch, each checked on a second thread while the
+/// writer stages the one before, as `import` does with JSON Lines.
+fn write_checked_elsewhere(store: &Store, chunks: &[&[Located]]) -> Result<Receipt> {
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now())?;
+    writer.push_checked_elsewhere(|checker, stage| {
+        std::thread::scope(|scope| {
+            let (send, checked) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                for chunk in chunks {
+                    let verdicts = checker.check(chunk);
+                    let failed = verdicts.is_err();
+                    if send.send(verdicts.map(|v| (*chunk, v))).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            checked
+                .into_iter()
+                .try_for_each(|c| c.and_then(|(chunk, verdicts)| stage(chunk, &verdicts)))
+        })
+    })?;
+    writer.commit()
+}
+
+#[test]
+fn chunks_checked_on_another_thread_are_written_as_pushed_chunks_are() {
+    let kinds = |store: &Store| {
+        store
+            .attrs
+            .iter()
+            .map(|e| e.unwrap().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let stored = [
+        event("a", "2020", &[("x.v", set(1))]),
+        event("b", "2021", &[("x.tags", add("t"))]),
+    ];
+    let batch = [
+        event("c", "2022", &[("x.v", set(2)), ("y.v", set(1))]),
+        stored[0].clone(),
+        event("d", "2019", &[("y.v", set(3)), ("x.tags", add("u"))]),
+        stored[1].clone(),
+        event("e", "2023", &[("z.tags", add("t"))]),
+    ];
+    let written = [false, true].map(|elsewhere| {
+        let (dir, store) = fresh();
+        append(&store, &stored);
+        let receipt = if elsewhere {
+            write_checked_elsewhere(&store, &[&batch[..2], &batch[2..3], &batch[3..]]).unwrap()
+        } else {
+            store
+                .write(&batch, IdPolicy::SkipUnchanged, None, now())
+                .unwrap()
+        };
+        store.verify().unwrap().unwrap();
+        let state = store
+            .latest()
+            .unwrap()
+            .state(AsOf::new(w("2030")), &[])
+            .unwrap();
+        (
+            dir,
+            (receipt.appended, receipt.skipped),
+            store.head().unwrap(),
+            kinds(&store),
+            state,
+        )
+    });
+    let [
+        (_, pushed_counts, pushed_head, pushed_kinds, pushed_state),
+        (_, counts, head, kinds, state),
+    ] = written;
+    assert_eq!(counts, (3, 2));
+    assert_eq!(counts, pushed_counts);
+    assert_eq!(head, pushed_head);
+    assert_eq!(kinds.len(), 4, "x.v, x.tags, y.v, z.tags");
+    assert_eq!(kinds, pushed_kinds);
+    assert_eq!(state, pushed_state);
+}
+
+#[test]
+fn a_chunk_refused_on_another_thread_fails_the_whole_batch() {
+    let (_dir, store) = fresh();
+    append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
+    let good = [event("b", "2021", &[("y.v", set(1))])];
+    let kinds = [event("c", "2022", &[("x.v", add("t"))])];
+    let err = write_checked_elsewhere(&store, &[&good, &kinds]).unwrap_err();
+    assert!(
+        err.to_string().contains("\"x.v\" is single-valued"),
+        "{err}"
+    );
+    let changed = [event("a", "2020", &[("x.v", set(2))])];
+    let err = write_checked_elsewhere(&store, &[&good, &changed]).unwrap_err();
+    assert!(
+        matches!(&err, Error::ChangedEvent { id, seq: 1 } if id == "a"),
+        "{err}"
+    );
+    assert_eq!(store.head().unwrap().seq, 1);
+    assert!(store.latest().unwrap().find("b").unwrap().is_none());
+    store.verify().unwrap().unwrap();
+}

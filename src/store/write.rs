@@ -20,7 +20,7 @@ use super::{
     Head, IdPolicy, META_HEAD, META_PENDING, Receipt, Store, encode_kind, keys, record, witness,
 };
 use crate::error::{Error, Result};
-use crate::event::{BatchCheck, Change, Event, Invalid, Located};
+use crate::event::{BatchCheck, Change, Event, Invalid, Located, Validated};
 
 /// How much memory a batch's `by_entity` elements may take before they are
 /// spilled to a run (see [`IndexElements::spill`]), unless the store says
@@ -63,6 +63,95 @@ pub struct Writer<'s> {
     /// Why a push failed: what was staged may be incomplete, so the batch
     /// takes nothing more and cannot commit.
     failed: Option<String>,
+}
+
+/// The checks of a batch's events (see [`BatchCheck`], and the ids the store
+/// holds already), which may run on another thread than the [`Writer`]
+/// that stages what they keep: they depend on the events before, never on
+/// what was staged.
+pub struct Checker<'s> {
+    store: &'s Store,
+    /// The head when the batch began.
+    head: u64,
+    policy: IdPolicy,
+    check: BatchCheck,
+    /// Events skipped as stored unchanged.
+    skipped: u64,
+}
+
+/// What a [`Checker`] decided for each event of a chunk, in order: to stage
+/// it, with the changes (by index) that first use their attribute, or
+/// (`None`) to skip it, as stored already unchanged.
+#[derive(Debug)]
+pub struct Verdicts(Vec<Option<Vec<usize>>>);
+
+impl Checker<'_> {
+    /// Checks the next events of the batch.
+    pub fn check(&mut self, chunk: &[Located]) -> Result<Verdicts> {
+        self.check_each(chunk, false)
+    }
+
+    /// Checks the next events of the batch, validated as they were read.
+    pub fn check_validated(&mut self, chunk: &Validated) -> Result<Verdicts> {
+        self.check_each(chunk, true)
+    }
+
+    fn check_each(&mut self, chunk: &[Located], validated: bool) -> Result<Verdicts> {
+        let (store, head) = (self.store, self.head);
+        let committed = store.snapshot_at(head)?;
+        let mut verdicts = Vec::with_capacity(chunk.len());
+        for located in chunk {
+            let event = &located.event;
+            let mut kind_error = None;
+            let known_kind = |entity: &str, attr: &str| {
+                if head == 0 {
+                    return None;
+                }
+                store
+                    .attr_kind_below(entity, attr, head)
+                    .unwrap_or_else(|e| {
+                        kind_error.get_or_insert(e);
+                        None
+                    })
+            };
+            let first_uses = match validated {
+                true => self.check.check_valid(located, known_kind),
+                false => self.check.check(located, known_kind),
+            }
+            .map_err(|invalid| input(located, invalid))?;
+            if let Some(e) = kind_error {
+                return Err(e);
+            }
+            let stored = if head > 0 {
+                committed.find(&event.id)?
+            } else {
+                None
+            };
+            let Some(stored) = stored else {
+                verdicts.push(Some(first_uses));
+                continue;
+            };
+            match self.policy {
+                IdPolicy::SkipUnchanged if stored.event == *event => {
+                    self.skipped += 1;
+                    verdicts.push(None);
+                }
+                IdPolicy::SkipUnchanged => {
+                    return Err(Error::ChangedEvent {
+                        id: event.id.clone(),
+                        seq: stored.seq,
+                    });
+                }
+                IdPolicy::RequireNew => {
+                    return Err(Error::DuplicateId {
+                        id: event.id.clone(),
+                        seq: stored.seq,
+                    });
+                }
+            }
+        }
+        Ok(Verdicts(verdicts))
+    }
 }
 
 impl Store {
@@ -206,7 +295,7 @@ fn runs_error(store: &Store, action: &'static str, source: std::io::Error) -> Er
 
 /// An event of the chunk to stage: the time it is recorded at, and the
 /// changes whose attribute it is the first to use.
-type New<'a> = (&'a Located, DateTime<Utc>, Vec<usize>);
+type New<'a> = (&'a Located, DateTime<Utc>, &'a [usize]);
 
 fn input(located: &Located, invalid: Invalid) -> Error {
     Error::Input {
@@ -215,7 +304,7 @@ fn input(located: &Located, invalid: Invalid) -> Error {
     }
 }
 
-impl Writer<'_> {
+impl<'s> Writer<'s> {
     /// Whether the batch has spilled none of its entity index elements.
     #[cfg(test)]
     pub(super) fn spilled_nothing(&self) -> bool {
@@ -243,56 +332,66 @@ impl Writer<'_> {
         }
     }
 
+    /// Like [`Writer::push`] for a whole input that is read, and checked,
+    /// on another thread: `feed` gets the [`Checker`] to use there and the
+    /// function that stages each chunk here, with its verdicts, in order.
+    pub fn push_checked_elsewhere<T>(
+        &mut self,
+        feed: impl FnOnce(
+            &mut Checker<'s>,
+            &mut dyn FnMut(&[Located], &Verdicts) -> Result<()>,
+        ) -> Result<T>,
+    ) -> Result<T> {
+        self.refuse_if_failed()?;
+        let mut checker = self.checker();
+        let fed = feed(&mut checker, &mut |chunk, verdicts| {
+            self.refuse_if_failed()?;
+            let staged = self.stage_checked(chunk, verdicts);
+            if let Err(e) = &staged {
+                self.failed = Some(e.to_string());
+            }
+            staged
+        });
+        self.check = checker.check;
+        self.skipped += checker.skipped;
+        if let Err(e) = &fed {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        fed
+    }
+
+    /// A checker for this batch, holding its checks so far.
+    fn checker(&mut self) -> Checker<'s> {
+        Checker {
+            store: self.store,
+            head: self.head.seq,
+            policy: self.policy,
+            check: std::mem::take(&mut self.check),
+            skipped: 0,
+        }
+    }
+
     fn push_chunk(&mut self, chunk: &[Located]) -> Result<()> {
-        let store = self.store;
-        let head = self.head.seq;
-        let committed = store.snapshot_at(head)?;
+        let mut checker = self.checker();
+        let verdicts = checker.check(chunk);
+        self.check = checker.check;
+        self.skipped += checker.skipped;
+        self.stage_checked(chunk, &verdicts?)
+    }
+
+    /// Stages the events of `chunk` that `verdicts` (its checker's) keep.
+    fn stage_checked(&mut self, chunk: &[Located], verdicts: &Verdicts) -> Result<()> {
+        assert_eq!(
+            chunk.len(),
+            verdicts.0.len(),
+            "a chunk and its own verdicts"
+        );
         let mut new: Vec<New> = Vec::new();
-        for located in chunk {
-            let event = &located.event;
-            let mut kind_error = None;
-            let first_uses = self
-                .check
-                .check(located, |entity, attr| {
-                    if head == 0 {
-                        return None;
-                    }
-                    store
-                        .attr_kind_below(entity, attr, head)
-                        .unwrap_or_else(|e| {
-                            kind_error.get_or_insert(e);
-                            None
-                        })
-                })
-                .map_err(|invalid| input(located, invalid))?;
-            if let Some(e) = kind_error {
-                return Err(e);
-            }
-            let stored = if head > 0 {
-                committed.find(&event.id)?
-            } else {
-                None
+        for (located, verdict) in chunk.iter().zip(&verdicts.0) {
+            let Some(first_uses) = verdict else {
+                continue;
             };
-            if let Some(stored) = stored {
-                match self.policy {
-                    IdPolicy::SkipUnchanged if stored.event == *event => {
-                        self.skipped += 1;
-                        continue;
-                    }
-                    IdPolicy::SkipUnchanged => {
-                        return Err(Error::ChangedEvent {
-                            id: event.id.clone(),
-                            seq: stored.seq,
-                        });
-                    }
-                    IdPolicy::RequireNew => {
-                        return Err(Error::DuplicateId {
-                            id: event.id.clone(),
-                            seq: stored.seq,
-                        });
-                    }
-                }
-            }
+            let event = &located.event;
             let seq = self.next_seq;
             let time = self.time_for(located)?;
             if !event.corrects.is_empty() {
