@@ -5,6 +5,7 @@
 //! This module knows nothing of files or the store: readers in
 //! `formats` build events, the store keeps them, `state` replays them.
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap as HashMap;
 use std::cmp::Ordering;
 use std::fmt;
@@ -184,17 +185,17 @@ impl Change {
 /// `f64::total_cmp`), and equality agrees with that order.
 #[derive(Debug, Clone)]
 pub enum Value {
-    Text(String),
+    Text(CompactString),
     Int(i64),
     Float(f64),
     Bool(bool),
     /// A reference to another entity, by id.
-    Ref(String),
+    Ref(CompactString),
     Date(When),
     /// An amount with a unit, e.g. 500000000000 USD.
     Amount {
         amount: f64,
-        unit: String,
+        unit: CompactString,
     },
 }
 
@@ -228,11 +229,11 @@ impl Value {
     /// | anything else | text |
     pub fn parse_literal(text: &str) -> Result<Value, String> {
         if let Some(rest) = text.strip_prefix("text:") {
-            return Ok(Value::Text(rest.to_string()));
+            return Ok(Value::Text(rest.into()));
         }
         if let Some(id) = text.strip_prefix('@') {
             check_slug(id, false).map_err(|reason| format!("reference \"{text}\": {reason}"))?;
-            return Ok(Value::Ref(id.to_string()));
+            return Ok(Value::Ref(id.into()));
         }
         if let Some(date) = text.strip_prefix("date:") {
             return When::parse(date)
@@ -246,11 +247,11 @@ impl Value {
         }
         let (number, unit) = split_number(text);
         if number.is_empty() {
-            return Ok(Value::Text(text.to_string()));
+            return Ok(Value::Text(text.into()));
         }
         let spaced = unit.strip_prefix(' ').unwrap_or(unit);
         if spaced.is_empty() && !unit.is_empty() {
-            return Ok(Value::Text(text.to_string()));
+            return Ok(Value::Text(text.into()));
         }
         let unit = spaced;
         let is_float = number.contains('.');
@@ -269,10 +270,10 @@ impl Value {
         if is_unit(unit) {
             return Ok(Value::Amount {
                 amount,
-                unit: unit.to_string(),
+                unit: unit.into(),
             });
         }
-        Ok(Value::Text(text.to_string()))
+        Ok(Value::Text(text.into()))
     }
 
     /// Checks what the type alone cannot: reference syntax, finite numbers,
@@ -364,7 +365,7 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Value::Text(s) => match Value::parse_literal(s) {
-                Ok(Value::Text(back)) if &back == s => f.write_str(s),
+                Ok(Value::Text(back)) if back == s => f.write_str(s),
                 _ => write!(f, "text:{s}"),
             },
             Value::Int(i) => write!(f, "{i}"),

@@ -64,13 +64,13 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                     let op = if held.len() >= 2 && (held.len() >= 6 || rng.u8(0..10) < 4) {
                         let member = held.swap_remove(rng.usize(0..held.len()));
                         Op::Remove {
-                            value: Value::Ref(name(member)),
+                            value: Value::Ref(name(member).into()),
                         }
                     } else {
                         let member = rng.usize(0..entities);
                         held.push(member);
                         Op::Add {
-                            value: Value::Ref(name(member)),
+                            value: Value::Ref(name(member).into()),
                             until: until(&mut rng, at),
                         }
                     };
@@ -79,7 +79,7 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                     let attr = SINGLE[rng.usize(0..SINGLE.len())];
                     let value = match attr {
                         "status" => Value::Text(STATUSES[rng.usize(0..STATUSES.len())].into()),
-                        "owner" => Value::Ref(name(rng.usize(0..entities))),
+                        "owner" => Value::Ref(name(rng.usize(0..entities)).into()),
                         "rating" => Value::Int(rng.i64(1..=5)),
                         "region" => Value::Text(REGIONS[rng.usize(0..REGIONS.len())].into()),
                         _ => Value::Amount {

@@ -46,7 +46,7 @@ fn when_in(years: std::ops::RangeInclusive<i32>) -> impl Strategy<Value = When> 
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         (0..2i64).prop_map(Value::Int),
-        (0..2usize).prop_map(|i| Value::Ref(ENTITIES[i].to_string())),
+        (0..2usize).prop_map(|i| Value::Ref(ENTITIES[i].into())),
     ]
 }
 

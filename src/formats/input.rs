@@ -9,6 +9,7 @@
 use std::fmt;
 use std::path::Path;
 
+use compact_str::CompactString;
 use serde::Deserialize;
 
 use crate::error::Error;
@@ -696,7 +697,7 @@ impl<'de> Deserialize<'de> for Value {
                 f.write_str("a string, number, bool, { ref = ... }, { date = ... } or { amount = ..., unit = ... }")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
-                Ok(Value::Text(v.to_string()))
+                Ok(Value::Text(v.into()))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
                 Ok(Value::Int(v))
@@ -717,10 +718,10 @@ impl<'de> Deserialize<'de> for Value {
                 mut map: A,
             ) -> Result<Value, A::Error> {
                 use serde::de::Error as _;
-                let mut reference: Option<String> = None;
+                let mut reference: Option<CompactString> = None;
                 let mut date: Option<String> = None;
                 let mut amount: Option<Number> = None;
-                let mut unit: Option<String> = None;
+                let mut unit: Option<CompactString> = None;
                 fn once<T>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), String> {
                     match slot.replace(value) {
                         Some(_) => Err(format!("`{key}` is given twice")),

@@ -10,6 +10,7 @@
 //! untagged enums, no skipped fields). Decoding always uses a size limit.
 
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Change, Event, Op, Source, Value};
@@ -364,7 +365,7 @@ impl<'a> From<&'a Change> for ChangeV1<&'a str> {
     }
 }
 
-impl<S: AsRef<str> + Into<String>> ChangeV1<S> {
+impl<S: AsRef<str> + Into<String> + Into<CompactString>> ChangeV1<S> {
     /// The change, its strings copied out of the bytes it was decoded from
     /// (or moved, if they are owned already).
     fn into_change(self) -> Result<Change, String> {
@@ -436,7 +437,7 @@ pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String
     replay_event(e.id, e.at, changes)
 }
 
-impl<S: Into<String>> ValueV1<S> {
+impl<S: Into<CompactString>> ValueV1<S> {
     /// The value, its strings copied out of the bytes it was decoded from
     /// (or moved, if they are owned already).
     pub(super) fn into_value(self) -> Result<Value, String> {
