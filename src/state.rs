@@ -7,9 +7,9 @@
 //! the exclusive end of that date. Nothing here does I/O, which is what lets
 //! the store, the tests and the reference model share it.
 
+use compact_str::CompactString;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -59,8 +59,9 @@ impl AsOf {
 /// Why a fact holds: the latest event that set or added its value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provenance {
-    /// The event's id (shared by every fact the event gave).
-    pub event: Arc<str>,
+    /// The event's id, held inline when short (as ids usually are), so
+    /// that a fact is read and dropped without following a pointer.
+    pub event: CompactString,
     /// The event's date.
     pub since: When,
     /// An event coarser than the question set or removed the fact, so it
@@ -195,13 +196,13 @@ impl State {
     /// holds for certain keeps the certain provenance, and unsetting or
     /// removing a fact keeps it, flagged uncertain, since it may still hold.
     pub fn apply(&mut self, event: &Event, uncertain: bool) {
-        // One shared id for every fact this event sets or adds.
-        let mut id: Option<Arc<str>> = None;
+        // The id, made once for every fact this event sets or adds.
+        let mut id: Option<CompactString> = None;
         for change in &event.changes {
             let key = self.number(&change.entity, &change.attr);
             let mut provenance = |until: Option<When>| Provenance {
                 event: id
-                    .get_or_insert_with(|| Arc::from(event.id.as_str()))
+                    .get_or_insert_with(|| CompactString::from(event.id.as_str()))
                     .clone(),
                 since: event.at,
                 uncertain,

@@ -173,7 +173,6 @@ impl ExactSizeIterator for Iter<'_> {}
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use proptest::prelude::*;
 
@@ -182,7 +181,7 @@ mod tests {
 
     fn provenance(n: u32) -> Provenance {
         Provenance {
-            event: Arc::from(format!("ev{n}").as_str()),
+            event: format!("ev{n}").into(),
             since: When::parse("2020").unwrap(),
             uncertain: false,
             until: None,

@@ -41,6 +41,7 @@
 //! and body in one value under the bare position, version 2 split one body
 //! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
+use compact_str::CompactString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -533,7 +534,7 @@ fn decode_chunk(
 
 /// Decodes one entity's part of a body into `state` and `expiries`. Strings
 /// are borrowed from `bytes` while decoding and copied once into the state;
-/// each event id becomes one shared `Arc` for every fact it gave.
+/// each event id is made once for every fact it gave.
 fn decode_entity(
     bytes: &[u8],
     entity: &str,
@@ -554,7 +555,7 @@ fn decode_entity(
         name if name == entity => Ok(()),
         _ => Err("a chunk files facts under another entity"),
     };
-    let mut ids: Vec<Option<std::sync::Arc<str>>> = vec![None; strings.len()];
+    let mut ids: Vec<Option<CompactString>> = vec![None; strings.len()];
     let when = |w: WhenV1| When::try_from(w);
     for slot in body.slots {
         ours(slot.entity)?;
@@ -563,7 +564,7 @@ fn decode_entity(
             let event = ids
                 .get_mut(fact.event as usize)
                 .ok_or("a checkpoint names an unknown string")?
-                .get_or_insert_with(|| std::sync::Arc::from(strings[fact.event as usize]))
+                .get_or_insert_with(|| CompactString::from(strings[fact.event as usize]))
                 .clone();
             let provenance = Provenance {
                 event,
