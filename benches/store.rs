@@ -303,7 +303,7 @@ fn bench_size(args: &Args, events: usize, work: &Path) -> Figures {
         let year = 2000 + args.years as i32 - 1;
         for i in 0..args.appends {
             let event = Event {
-                id: format!("appended-{i}"),
+                id: format!("appended-{i}").into(),
                 at: When::parse(&format!("{year}-06-{:02}", 1 + i % 28)).unwrap(),
                 title: "An appended event".into(),
                 summary: None,
@@ -311,7 +311,7 @@ fn bench_size(args: &Args, events: usize, work: &Path) -> Figures {
                 sources: vec![],
                 corrects: vec![],
                 changes: vec![chronik::Change {
-                    entity: format!("e{}", i % args.entities),
+                    entity: format!("e{}", i % args.entities).into(),
                     attr: "status".into(),
                     op: Op::Set {
                         value: Value::Text("active".into()),
@@ -402,7 +402,7 @@ fn intervals(plan: Plan) -> Vec<Row> {
     for (start, i) in order {
         let event = &events[i];
         for change in &event.changes {
-            let key = (change.entity.clone(), change.attr.clone());
+            let key = (change.entity.to_string(), change.attr.to_string());
             let held = open.entry(key.clone()).or_default();
             let close =
                 |rows: &mut Vec<Row>, held: &mut Vec<usize>, keep: &dyn Fn(&Row) -> bool| {
@@ -417,8 +417,8 @@ fn intervals(plan: Plan) -> Vec<Row> {
             let open_row =
                 |rows: &mut Vec<Row>, held: &mut Vec<usize>, value: &Value, until: Option<When>| {
                     rows.push(Row {
-                        entity: key.0.clone(),
-                        attr: key.1.clone(),
+                        entity: key.0.to_string(),
+                        attr: key.1.to_string(),
                         value: value.to_string(),
                         valid_from: start,
                         valid_to: until.map(|u| u.end()),

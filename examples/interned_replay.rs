@@ -225,7 +225,7 @@ fn main() {
         for change in &event.changes {
             let next = slots.len() as u32;
             let slot = *slots
-                .entry((change.entity.clone(), change.attr.clone()))
+                .entry((change.entity.to_string(), change.attr.to_string()))
                 .or_insert(next);
             let (op, value, until) = match &change.op {
                 Op::Set { value, until } => (SET, Some(value), *until),
@@ -245,7 +245,7 @@ fn main() {
                 until_end,
             });
         }
-        ids.push(event.id.clone());
+        ids.push(event.id.to_string());
         events.push(Event {
             start: event.at.start(),
             end: event.at.end(),

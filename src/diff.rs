@@ -167,7 +167,7 @@ impl<'s> Diff<'s> {
         let mut name = |index: usize| {
             if named_by[index] != *fed {
                 named_by[index] = *fed;
-                changes[index].events.push(event.id.clone());
+                changes[index].events.push(event.id.to_string());
             }
         };
         for change in &event.changes {

@@ -20,7 +20,7 @@ pub const MAX_NAME_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// Unique id: `[a-z0-9][a-z0-9-_.]*`, at most 128 bytes.
-    pub id: String,
+    pub id: CompactString,
     /// When it happened, as precisely as the source says.
     pub at: When,
     /// A one-line title.
@@ -71,8 +71,8 @@ impl fmt::Display for Source {
 /// One change to one attribute of one entity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
-    pub entity: String,
-    pub attr: String,
+    pub entity: CompactString,
+    pub attr: CompactString,
     pub op: Op,
 }
 
@@ -474,13 +474,13 @@ pub fn check_attr(attr: &str) -> Result<(), String> {
 }
 
 /// Splits `entity.attr` into its two checked halves.
-pub fn parse_target(target: &str) -> Result<(String, String), String> {
+pub fn parse_target(target: &str) -> Result<(CompactString, CompactString), String> {
     let Some((entity, attr)) = target.split_once('.') else {
         return Err("must be written entity.attribute".into());
     };
     check_entity(entity).map_err(|r| format!("entity \"{entity}\" {r}"))?;
     check_attr(attr).map_err(|r| format!("attribute \"{attr}\" {r}"))?;
-    Ok((entity.to_string(), attr.to_string()))
+    Ok((entity.into(), attr.into()))
 }
 
 /// A rule an event breaks: the field and what is wrong with it.
@@ -537,7 +537,7 @@ impl Event {
         for (i, id) in self.corrects.iter().enumerate() {
             check_id(id)
                 .map_err(|r| Invalid::new(format!("corrects[{i}]"), format!("\"{id}\" {r}")))?;
-            if id == &self.id {
+            if id == self.id {
                 return Err(Invalid::new(
                     format!("corrects[{i}]"),
                     "an event cannot correct itself",
@@ -659,7 +659,7 @@ impl BatchCheck {
                 file: self.files[file as usize].clone(),
                 number: number as usize,
                 line: (line > 0).then_some(line as usize),
-                id: Some(event.id.clone()),
+                id: Some(event.id.to_string()),
             };
             return Err(Invalid::new(
                 "id",
@@ -1036,7 +1036,7 @@ mod tests {
             ),
             (
                 Event {
-                    id: "x".repeat(129),
+                    id: "x".repeat(129).into(),
                     ..base()
                 },
                 "id",
@@ -1206,7 +1206,7 @@ mod tests {
                 file: file.into(),
                 number: 1,
                 line: Some(1),
-                id: Some(e.id.clone()),
+                id: Some(e.id.to_string()),
             };
             Located::new(e, origin)
         };
@@ -1272,7 +1272,7 @@ mod tests {
                 file: "1.jsonl".into(),
                 number: 1,
                 line: None,
-                id: Some(e.id.clone()),
+                id: Some(e.id.to_string()),
             };
             Located::new(e, origin)
         };

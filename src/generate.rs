@@ -97,8 +97,8 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
                     (attr, op)
                 };
                 Change {
-                    entity: name(target),
-                    attr: attr.to_string(),
+                    entity: name(target).into(),
+                    attr: attr.into(),
                     op,
                 }
             })
@@ -110,7 +110,7 @@ pub fn generate(plan: Plan) -> impl Iterator<Item = Event> {
             Vec::new()
         };
         Event {
-            id: format!("ev{i}"),
+            id: format!("ev{i}").into(),
             at,
             title: format!("Event {i} about {}", name(subject)),
             summary: None,

@@ -83,7 +83,7 @@ pub fn history<'a>(
         }
     };
     for (seq, event) in records {
-        seqs.push((event.id.clone(), seq));
+        seqs.push((event.id.to_string(), seq));
         if replay.feed(event) == Fed::Past {
             break;
         }
@@ -101,9 +101,9 @@ pub fn history<'a>(
             };
             rows.push(HistoryRow {
                 seq,
-                event: event.id.clone(),
+                event: event.id.to_string(),
                 at: event.at,
-                attr: change.attr.clone(),
+                attr: change.attr.to_string(),
                 op,
                 value: change.op.value().cloned(),
                 until: change.op.until(),

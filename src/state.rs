@@ -510,8 +510,8 @@ impl Replay {
                 };
                 self.expiries.push(Reverse(Expiry {
                     end: until.end(),
-                    entity: change.entity.clone(),
-                    attr: change.attr.clone(),
+                    entity: change.entity.to_string(),
+                    attr: change.attr.to_string(),
                     member,
                 }));
             }

@@ -138,8 +138,8 @@ fn case() -> impl Strategy<Value = Case> {
                             (true, false) => Op::Remove { value: v.clone() },
                         };
                         Change {
-                            entity: ENTITIES[*e].to_string(),
-                            attr: attr.to_string(),
+                            entity: ENTITIES[*e].into(),
+                            attr: attr.into(),
                             op,
                         }
                     })
@@ -149,16 +149,16 @@ fn case() -> impl Strategy<Value = Case> {
                 let corrects = match (position, corrects[position]) {
                     (p, Some(index)) if p > 0 => {
                         let first = index.index(p);
-                        let mut targets = vec![events[first].id.clone()];
+                        let mut targets = vec![events[first].id.to_string()];
                         if first + 1 < p && index.index(7) == 0 {
-                            targets.push(events[first + 1].id.clone());
+                            targets.push(events[first + 1].id.to_string());
                         }
                         targets
                     }
                     _ => vec![],
                 };
                 events.push(Event {
-                    id: format!("e{i}"),
+                    id: format!("e{i}").into(),
                     at: *at,
                     title: format!("event {i}"),
                     summary: None,
@@ -205,13 +205,13 @@ type ModelFact = (Value, String, When, bool, Option<When>);
 /// sorted into replay order: a filter and a sort.
 fn visible(log: &[(u64, Event)], known: u64) -> Vec<(u64, Event)> {
     let known_records: Vec<&(u64, Event)> = log.iter().filter(|(seq, _)| *seq <= known).collect();
-    let corrected: BTreeSet<&String> = known_records
+    let corrected: BTreeSet<&str> = known_records
         .iter()
-        .flat_map(|(_, e)| &e.corrects)
+        .flat_map(|(_, e)| e.corrects.iter().map(String::as_str))
         .collect();
     let mut events: Vec<(u64, Event)> = known_records
         .into_iter()
-        .filter(|(_, e)| !corrected.contains(&e.id))
+        .filter(|(_, e)| !corrected.contains(e.id.as_str()))
         .cloned()
         .collect();
     events.sort_by_key(|(seq, e)| (e.at.start(), *seq));
@@ -248,8 +248,11 @@ fn model_state(
         }
         let uncertain = event.at.end() > q;
         for c in &event.changes {
-            let values = facts.entry((c.entity.clone(), c.attr.clone())).or_default();
-            let fact = |v: &Value, until| (v.clone(), event.id.clone(), event.at, uncertain, until);
+            let values = facts
+                .entry((c.entity.to_string(), c.attr.to_string()))
+                .or_default();
+            let fact =
+                |v: &Value, until| (v.clone(), event.id.to_string(), event.at, uncertain, until);
             // An uncertain event leaves a certain fact of the same value alone,
             // and only casts doubt on what it unsets or removes.
             let certain_already =
@@ -359,12 +362,12 @@ fn model_diff(
                 .iter()
                 .filter(|e| {
                     e.changes.iter().any(|c| {
-                        &c.entity == entity
-                            && &c.attr == attr
+                        c.entity == entity
+                            && c.attr == attr
                             && (!is_set(attr) || c.op.value() == member.as_ref())
                     })
                 })
-                .map(|e| e.id.clone())
+                .map(|e| e.id.to_string())
                 .collect();
             if let Some(f) = &n
                 && !events.contains(&f.1)
@@ -452,9 +455,9 @@ fn model_history(
     for (seq, event) in &events {
         expire_through(&mut held, &mut lines, event.at.start());
         for c in event.changes.iter().filter(|c| c.entity == entity) {
-            let values = held.entry(c.attr.clone()).or_default();
+            let values = held.entry(c.attr.to_string()).or_default();
             let fact =
-                |v: &Value, until: &Option<When>| (v.clone(), *seq, event.id.clone(), *until);
+                |v: &Value, until: &Option<When>| (v.clone(), *seq, event.id.to_string(), *until);
             let op = match &c.op {
                 Op::Set { value, until } => {
                     *values = vec![fact(value, until)];
@@ -477,9 +480,9 @@ fn model_history(
             if wanted(&c.attr) {
                 lines.push((
                     *seq,
-                    event.id.clone(),
+                    event.id.to_string(),
                     event.at,
-                    c.attr.clone(),
+                    c.attr.to_string(),
                     op,
                     c.op.value().cloned(),
                     c.op.until(),
@@ -502,7 +505,7 @@ fn located(e: &Event) -> Located {
             file: "model".into(),
             number: 1,
             line: None,
-            id: Some(e.id.clone()),
+            id: Some(e.id.to_string()),
         },
     )
 }

@@ -98,7 +98,7 @@ pub fn run(
             .iter()
             .map(|s| parse_source(s))
             .collect::<anyhow::Result<_>>()?,
-        id: args.id,
+        id: args.id.into(),
         at: args.at,
         title: args.title,
         summary: args.summary,
@@ -109,7 +109,7 @@ pub fn run(
         file: "command line".into(),
         number: 0,
         line: None,
-        id: Some(event.id.clone()),
+        id: Some(event.id.to_string()),
     };
     append_batch(
         store_path,

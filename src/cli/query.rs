@@ -301,7 +301,7 @@ pub fn timeline(store_path: &Path, args: TimelineArgs, out: &mut dyn Write) -> a
                 if !entry.corrected_by.is_empty() {
                     title = format!("[corrected by {}] {title}", entry.corrected_by.join(", "));
                 }
-                table.row(vec![e.at.to_string(), e.id.clone(), title]);
+                table.row(vec![e.at.to_string(), e.id.to_string(), title]);
                 any = true;
             }
             if !any {
@@ -467,7 +467,7 @@ pub fn log(store_path: &Path, args: LogArgs, out: &mut dyn Write) -> anyhow::Res
                     r.seq.to_string(),
                     r.recorded_at.to_rfc3339_opts(SecondsFormat::Secs, true),
                     r.event.at.to_string(),
-                    r.event.id.clone(),
+                    r.event.id.to_string(),
                     r.event.title.clone(),
                 ]);
             }

@@ -65,8 +65,8 @@ pub fn write_events(
         }
         for change in &event.changes {
             row([
-                change.entity.clone(),
-                change.attr.clone(),
+                change.entity.to_string(),
+                change.attr.to_string(),
                 change.op.keyword().to_string(),
                 change
                     .op

@@ -95,7 +95,7 @@ struct IdOnly {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEvent {
-    id: String,
+    id: CompactString,
     at: String,
     title: String,
     summary: Option<String>,
@@ -121,10 +121,10 @@ struct RawSource {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChange {
-    set: Option<String>,
-    unset: Option<String>,
-    add: Option<String>,
-    remove: Option<String>,
+    set: Option<CompactString>,
+    unset: Option<CompactString>,
+    add: Option<CompactString>,
+    remove: Option<CompactString>,
     value: Option<Value>,
     until: Option<String>,
 }
@@ -262,7 +262,7 @@ fn located(item: Item, file: &str, number: usize) -> Result<Located, Error> {
         message,
     };
     let raw = item.raw.map_err(|message| fail(&origin, message))?;
-    origin.id = Some(raw.id.clone());
+    origin.id = Some(raw.id.to_string());
     let event = raw
         .into_event()
         .map_err(|invalid| fail(&origin, invalid.to_string()))?;
@@ -486,7 +486,7 @@ fn json_line(line: &str, number: usize) -> Item {
         Err(_) => (from_line::<RawEvent>(line), None),
     };
     let id = match &raw {
-        Ok(raw) => Some(raw.id.clone()),
+        Ok(raw) => Some(raw.id.to_string()),
         Err(_) => serde_json::from_str::<serde_json::Value>(line)
             .ok()
             .and_then(|v| {
@@ -1237,6 +1237,6 @@ title = "Second"
     }
 
     fn ids(chunk: Validated) -> Result<Vec<String>, Error> {
-        Ok(chunk.iter().map(|l| l.event.id.clone()).collect())
+        Ok(chunk.iter().map(|l| l.event.id.to_string()).collect())
     }
 }

@@ -226,7 +226,7 @@ pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
 /// left empty).
 fn replay_event(id: &str, at: WhenV1, changes: Vec<Change>) -> Result<Event, String> {
     Ok(Event {
-        id: id.to_string(),
+        id: id.into(),
         at: at.try_into()?,
         title: String::new(),
         summary: None,
@@ -313,7 +313,7 @@ impl TryFrom<EventV1<String>> for Event {
             .map(ChangeV1::into_change)
             .collect::<Result<_, String>>()?;
         Ok(Event {
-            id: e.id,
+            id: e.id.into(),
             at: e.at.try_into()?,
             title: e.title,
             summary: e.summary,

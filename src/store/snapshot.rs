@@ -196,7 +196,7 @@ impl<'s> Snapshot<'s> {
             return Ok(Vec::new());
         };
         by.iter()
-            .map(|&s| self.store.read(s).map(|r| r.event.id))
+            .map(|&s| self.store.read(s).map(|r| r.event.id.into()))
             .collect()
     }
 

@@ -49,7 +49,10 @@ fn append(store: &Store, batch: &[Located]) -> Receipt {
 }
 
 fn ids(records: impl IntoIterator<Item = Result<Record>>) -> Vec<String> {
-    records.into_iter().map(|r| r.unwrap().event.id).collect()
+    records
+        .into_iter()
+        .map(|r| r.unwrap().event.id.into())
+        .collect()
 }
 
 #[test]
@@ -616,7 +619,7 @@ fn a_timeline_from_a_date_keeps_coarse_events_that_started_long_before() {
             .timeline(&filter, false)
             .unwrap()
             .into_iter()
-            .map(|entry| entry.record.event.id)
+            .map(|entry| entry.record.event.id.into())
             .collect()
     };
     // "2019" started 364 days before the 31st of December and still holds.

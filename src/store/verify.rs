@@ -355,7 +355,7 @@ impl<'s> Checker<'s> {
                 .add(&record::entity_element(event, entity, seq));
         }
         for change in &event.changes {
-            let key = (change.entity.clone(), change.attr.clone());
+            let key = (change.entity.to_string(), change.attr.to_string());
             self.attrs
                 .entry(key)
                 .or_insert((change.op.attr_kind(), seq));
@@ -645,7 +645,9 @@ impl<'s> Checker<'s> {
                 let real = by <= head
                     && target <= head
                     && match (self.store.read(by), self.store.read(target)) {
-                        (Ok(by), Ok(target)) => by.event.corrects.contains(&target.event.id),
+                        (Ok(by), Ok(target)) => {
+                            by.event.corrects.iter().any(|c| *c == target.event.id)
+                        }
                         _ => false,
                     };
                 if !real {

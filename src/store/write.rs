@@ -138,13 +138,13 @@ impl Checker<'_> {
                 }
                 IdPolicy::SkipUnchanged => {
                     return Err(Error::ChangedEvent {
-                        id: event.id.clone(),
+                        id: event.id.to_string(),
                         seq: stored.seq,
                     });
                 }
                 IdPolicy::RequireNew => {
                     return Err(Error::DuplicateId {
-                        id: event.id.clone(),
+                        id: event.id.to_string(),
                         seq: stored.seq,
                     });
                 }
@@ -397,7 +397,7 @@ impl<'s> Writer<'s> {
             if !event.corrects.is_empty() {
                 self.corrections.push(Correction {
                     seq,
-                    id: event.id.clone(),
+                    id: event.id.to_string(),
                     targets: event.corrects.clone(),
                     origin: located.origin.to_string(),
                 });
