@@ -616,7 +616,7 @@ impl Event {
 /// batch of millions of events can be checked without holding it.
 #[derive(Debug, Default)]
 pub struct BatchCheck {
-    files: Vec<String>,
+    files: Vec<std::sync::Arc<str>>,
     ids: Ids,
     entities: Names,
     attrs: Names,
@@ -659,7 +659,7 @@ impl BatchCheck {
                 file: self.files[file as usize].clone(),
                 number: number as usize,
                 line: (line > 0).then_some(line as usize),
-                id: Some(event.id.to_string()),
+                id: Some(event.id.clone()),
             };
             return Err(Invalid::new(
                 "id",
@@ -787,14 +787,15 @@ pub fn validate_batch(
 /// Where an event came from: file, position in the file, and its id once known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// The file as the user named it, or `<stdin>`.
-    pub file: String,
+    /// The file as the user named it, or `<stdin>` (shared by every event
+    /// read from it).
+    pub file: std::sync::Arc<str>,
     /// 1-based position of the event in its file (0 where there is no file).
     pub number: usize,
     /// 1-based line where the event starts, where the format tells.
     pub line: Option<usize>,
     /// The event's id, when it could be read.
-    pub id: Option<String>,
+    pub id: Option<CompactString>,
 }
 
 impl fmt::Display for Origin {
@@ -1206,7 +1207,7 @@ mod tests {
                 file: file.into(),
                 number: 1,
                 line: Some(1),
-                id: Some(e.id.to_string()),
+                id: Some(e.id.clone()),
             };
             Located::new(e, origin)
         };
@@ -1272,7 +1273,7 @@ mod tests {
                 file: "1.jsonl".into(),
                 number: 1,
                 line: None,
-                id: Some(e.id.to_string()),
+                id: Some(e.id.clone()),
             };
             Located::new(e, origin)
         };

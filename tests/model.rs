@@ -505,7 +505,7 @@ fn located(e: &Event) -> Located {
             file: "model".into(),
             number: 1,
             line: None,
-            id: Some(e.id.to_string()),
+            id: Some(e.id.clone()),
         },
     )
 }

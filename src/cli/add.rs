@@ -109,7 +109,7 @@ pub fn run(
         file: "command line".into(),
         number: 0,
         line: None,
-        id: Some(event.id.to_string()),
+        id: Some(event.id.clone()),
     };
     append_batch(
         store_path,

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use serde::Deserialize;
@@ -88,7 +89,7 @@ struct JsonFile<'a> {
 /// Just the id of an event, to name it in messages.
 #[derive(Deserialize)]
 struct IdOnly {
-    id: Option<String>,
+    id: Option<CompactString>,
 }
 
 /// One event exactly as written.
@@ -135,10 +136,11 @@ struct RawChange {
 pub fn read_events(text: &str, format: InputFormat, file: &str) -> Result<Vec<Located>, Error> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let items = split(text, format, file)?;
+    let file: Arc<str> = file.into();
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| located(item, file, i + 1))
+        .map(|(i, item)| located(item, &file, i + 1))
         .collect()
 }
 
@@ -153,6 +155,7 @@ pub fn read_json_lines<E: From<Error>>(
     let mut events = Vec::with_capacity(chunk.min(1 << 16));
     let mut buffer = Vec::new();
     let (mut line, mut number) = (0, 0);
+    let shared: Arc<str> = file.into();
     loop {
         buffer.clear();
         let read = reader
@@ -184,7 +187,7 @@ pub fn read_json_lines<E: From<Error>>(
         number += 1;
         events.push(located(
             json_line(text.trim_end_matches(['\n', '\r']), line),
-            file,
+            &shared,
             number,
         )?);
         if events.len() >= chunk {
@@ -250,9 +253,9 @@ pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
 }
 
 /// Turns one raw item into a checked event with its origin.
-fn located(item: Item, file: &str, number: usize) -> Result<Located, Error> {
+fn located(item: Item, file: &Arc<str>, number: usize) -> Result<Located, Error> {
     let mut origin = Origin {
-        file: file.to_string(),
+        file: file.clone(),
         number,
         line: item.line,
         id: item.id,
@@ -262,7 +265,7 @@ fn located(item: Item, file: &str, number: usize) -> Result<Located, Error> {
         message,
     };
     let raw = item.raw.map_err(|message| fail(&origin, message))?;
-    origin.id = Some(raw.id.to_string());
+    origin.id = Some(raw.id.clone());
     let event = raw
         .into_event()
         .map_err(|invalid| fail(&origin, invalid.to_string()))?;
@@ -301,7 +304,7 @@ pub fn read_event_bytes(
 /// fields or the deserialiser's complaint.
 struct Item {
     line: Option<usize>,
-    id: Option<String>,
+    id: Option<CompactString>,
     raw: Result<RawEvent, String>,
     /// For a record line of an export: its seq, time and hash as written.
     record: Option<RecordInfo>,
@@ -403,7 +406,10 @@ fn split(text: &str, format: InputFormat, file: &str) -> Result<Vec<Item>, Error
                     Item {
                         record: None,
                         line: Some(line),
-                        id: value.get("id").and_then(|v| v.as_str()).map(String::from),
+                        id: value
+                            .get("id")
+                            .and_then(|v| v.as_str())
+                            .map(CompactString::from),
                         raw: serde_path_to_error::deserialize(value).map_err(|e| {
                             let path = e.path().to_string();
                             with_path(&path, e.into_inner().message())
@@ -486,12 +492,12 @@ fn json_line(line: &str, number: usize) -> Item {
         Err(_) => (from_line::<RawEvent>(line), None),
     };
     let id = match &raw {
-        Ok(raw) => Some(raw.id.to_string()),
+        Ok(raw) => Some(raw.id.clone()),
         Err(_) => serde_json::from_str::<serde_json::Value>(line)
             .ok()
             .and_then(|v| {
                 let event = v.get("event").unwrap_or(&v);
-                event.get("id")?.as_str().map(String::from)
+                event.get("id")?.as_str().map(CompactString::from)
             }),
     };
     Item {
