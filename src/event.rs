@@ -647,7 +647,7 @@ impl BatchCheck {
 
     /// Like [`BatchCheck::check`], for an event that passed
     /// [`Event::validate`] already (one of a [`Validated`] chunk).
-    pub fn check_valid(
+    pub(crate) fn check_valid(
         &mut self,
         located: &Located,
         mut known_kind: impl FnMut(&str, &str) -> Option<AttrKind>,

@@ -196,7 +196,8 @@ impl State {
     /// holds for certain keeps the certain provenance, and unsetting or
     /// removing a fact keeps it, flagged uncertain, since it may still hold.
     pub fn apply(&mut self, event: &Event, uncertain: bool) {
-        // The id, made once for every fact this event sets or adds.
+        // The id, made once and copied into every fact this event sets or
+        // adds (held inline when short, as ids usually are).
         let mut id: Option<CompactString> = None;
         for change in &event.changes {
             let key = self.number(&change.entity, &change.attr);

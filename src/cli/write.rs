@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use chronik::formats::input::{InputFormat, read_event_bytes, read_json_lines_in_background};
+use chronik::formats::input::{InputFormat, read_event_bytes, write_json_lines};
 use chronik::store::{IdPolicy, Receipt, Writer};
 use chronik::{Error, Located, OpenMode, Store};
 
@@ -219,7 +219,7 @@ fn read_chunks(path: &Path, format: Option<InputFormat>, writer: &mut Writer) ->
             .map_err(|source| io("read", source))?;
         let format = format.unwrap_or_else(|| InputFormat::sniff(&String::from_utf8_lossy(&bytes)));
         return match format {
-            InputFormat::JsonLines => read_json_lines_into(&bytes[..], "<stdin>", writer),
+            InputFormat::JsonLines => write_json_lines(&bytes[..], "<stdin>", CHUNK, writer),
             _ => read_event_bytes(&bytes, format, "<stdin>")?
                 .chunks(CHUNK)
                 .try_for_each(|chunk| writer.push(chunk)),
@@ -228,30 +228,12 @@ fn read_chunks(path: &Path, format: Option<InputFormat>, writer: &mut Writer) ->
     match format.or_else(|| InputFormat::from_path(path)) {
         Some(InputFormat::JsonLines) => {
             let file = std::fs::File::open(path).map_err(|source| io("read", source))?;
-            read_json_lines_into(std::io::BufReader::new(file), &name(path), writer)
+            write_json_lines(std::io::BufReader::new(file), &name(path), CHUNK, writer)
         }
         _ => read_file(path, format)?
             .chunks(CHUNK)
             .try_for_each(|chunk| writer.push(chunk)),
     }
-}
-
-/// Pushes JSON Lines to `writer`: a second thread reads and checks each
-/// chunk while this one stages the chunk before.
-fn read_json_lines_into(
-    reader: impl std::io::BufRead + Send,
-    file: &str,
-    writer: &mut Writer,
-) -> Result<(), Error> {
-    writer.push_checked_elsewhere(|checker, stage| {
-        read_json_lines_in_background(
-            reader,
-            file,
-            CHUNK,
-            |events| Ok((checker.check_validated(&events)?, events)),
-            |(verdicts, events)| stage(events, verdicts),
-        )
-    })
 }
 
 /// Reads one event file; its format comes from `format` or its extension.

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::event::{
     Change, Event, Located, Op, Origin, Recorded, Source, Validated, Value, parse_target,
 };
+use crate::store::Writer;
 use crate::when::When;
 
 /// The authoring formats.
@@ -214,7 +215,7 @@ pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
     file: &str,
     chunk: usize,
     mut prepare: impl FnMut(Validated) -> Result<T, E> + Send,
-    mut take: impl FnMut(&T) -> Result<(), E>,
+    mut take: impl FnMut(&mut T) -> Result<(), E>,
 ) -> Result<(), E> {
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T, E>>(1);
@@ -234,8 +235,8 @@ pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
         });
         let mut result = Ok(());
         for prepared in receiver.iter() {
-            let taken = prepared.and_then(|prepared| {
-                let taken = take(&prepared);
+            let taken = prepared.and_then(|mut prepared| {
+                let taken = take(&mut prepared);
                 // Once the parser is done, what it has not freed is freed here.
                 let _ = give_back.send(prepared);
                 taken
@@ -249,6 +250,26 @@ pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
         let parsed = parser.join().expect("the parser thread does not panic");
         result?;
         parsed.map_err(E::from)
+    })
+}
+
+/// Reads JSON Lines from `reader` into `writer`'s batch, in chunks of
+/// `chunk` events: a second thread reads and checks each chunk while this
+/// one stages the chunk before (see [`Writer::push_checked_elsewhere`]).
+pub fn write_json_lines(
+    reader: impl std::io::BufRead + Send,
+    file: &str,
+    chunk: usize,
+    writer: &mut Writer<'_>,
+) -> Result<(), Error> {
+    writer.push_checked_elsewhere(|checks, stage| {
+        read_json_lines_in_background(
+            reader,
+            file,
+            chunk,
+            |events| Ok(checks.check(events)),
+            stage,
+        )
     })
 }
 

@@ -534,7 +534,7 @@ fn decode_chunk(
 
 /// Decodes one entity's part of a body into `state` and `expiries`. Strings
 /// are borrowed from `bytes` while decoding and copied once into the state;
-/// each event id is made once for every fact it gave.
+/// each event id is made once and copied into every fact it gave.
 fn decode_entity(
     bytes: &[u8],
     entity: &str,

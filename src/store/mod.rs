@@ -53,7 +53,7 @@ pub use reindex::Reindexed;
 use snapshot::Corrections;
 pub use snapshot::{Snapshot, TimelineEntry};
 pub use verify::{Problem, Verified};
-pub use write::{Checker, Verdicts, Writer};
+pub use write::{BatchChecks, Checked, Writer};
 
 /// The cores this process may use, asked once (the answer can take reads
 /// of the system's files).

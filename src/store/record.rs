@@ -365,7 +365,7 @@ impl<'a> From<&'a Change> for ChangeV1<&'a str> {
     }
 }
 
-impl<S: AsRef<str> + Into<String> + Into<CompactString>> ChangeV1<S> {
+impl<S: AsRef<str> + Into<CompactString>> ChangeV1<S> {
     /// The change, its strings copied out of the bytes it was decoded from
     /// (or moved, if they are owned already).
     fn into_change(self) -> Result<Change, String> {

@@ -2,7 +2,7 @@
 //! crash leftovers, format versions.
 
 use super::*;
-use crate::event::{Op, Origin, Value};
+use crate::event::{Op, Origin, Validated, Value};
 use crate::state::{AsOf, Resume, State};
 use crate::store::tamper;
 use crate::testing::{self, rows as facts, w};
@@ -1741,27 +1741,37 @@ fn an_entity_name_with_a_nul_selects_nothing() {
     assert_eq!(state.len(), 0);
 }
 
-/// Writes `chunks` as one batch, each checked on a second thread while the
-/// writer stages the one before, as `import` does with JSON Lines.
-fn write_checked_elsewhere(store: &Store, chunks: &[&[Located]]) -> Result<Receipt> {
-    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now())?;
-    writer.push_checked_elsewhere(|checker, stage| {
-        std::thread::scope(|scope| {
-            let (send, checked) = std::sync::mpsc::sync_channel(1);
-            scope.spawn(move || {
-                for chunk in chunks {
-                    let verdicts = checker.check(chunk);
-                    let failed = verdicts.is_err();
-                    if send.send(verdicts.map(|v| (*chunk, v))).is_err() || failed {
-                        return;
-                    }
-                }
-            });
-            checked
-                .into_iter()
-                .try_for_each(|c| c.and_then(|(chunk, verdicts)| stage(chunk, &verdicts)))
+/// `batch` as JSON Lines, each event as an event file line.
+fn json_lines(batch: &[Located]) -> String {
+    batch
+        .iter()
+        .map(|l| {
+            format!(
+                "{}\n",
+                serde_json::Value::Object(crate::formats::json::event(&l.event))
+            )
         })
-    })?;
+        .collect()
+}
+
+/// Record `seq` of `store` as a JSON Lines export writes it.
+fn record_line(store: &Store, seq: u64) -> String {
+    let record = store.read(seq).unwrap();
+    let line = serde_json::json!({
+        "seq": record.seq,
+        "recorded_at": record.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "hash": record::hash_to_hex(&record.hash),
+        "prev_hash": record::hash_to_hex(&record.prev_hash),
+        "event": crate::formats::json::event(&record.event),
+    });
+    format!("{line}\n")
+}
+
+/// Writes JSON Lines as `import` does, `chunk` events at a time, each
+/// checked on a second thread while this one stages the chunk before.
+fn import_json_lines(store: &Store, lines: &str, chunk: usize) -> Result<Receipt> {
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now())?;
+    crate::formats::input::write_json_lines(lines.as_bytes(), "test", chunk, &mut writer)?;
     writer.commit()
 }
 
@@ -1789,7 +1799,7 @@ fn chunks_checked_on_another_thread_are_written_as_pushed_chunks_are() {
         let (dir, store) = fresh();
         append(&store, &stored);
         let receipt = if elsewhere {
-            write_checked_elsewhere(&store, &[&batch[..2], &batch[2..3], &batch[3..]]).unwrap()
+            import_json_lines(&store, &json_lines(&batch), 2).unwrap()
         } else {
             store
                 .write(&batch, IdPolicy::SkipUnchanged, None, now())
@@ -1801,13 +1811,8 @@ fn chunks_checked_on_another_thread_are_written_as_pushed_chunks_are() {
             .unwrap()
             .state(AsOf::new(w("2030")), &[])
             .unwrap();
-        (
-            dir,
-            (receipt.appended, receipt.skipped),
-            store.head().unwrap(),
-            kinds(&store),
-            state,
-        )
+        let counts = (receipt.appended, receipt.skipped);
+        (dir, counts, store.head().unwrap(), kinds(&store), state)
     });
     let [
         (_, pushed_counts, pushed_head, pushed_kinds, pushed_state),
@@ -1825,20 +1830,141 @@ fn chunks_checked_on_another_thread_are_written_as_pushed_chunks_are() {
 fn a_chunk_refused_on_another_thread_fails_the_whole_batch() {
     let (_dir, store) = fresh();
     append(&store, &[event("a", "2020", &[("x.v", set(1))])]);
-    let good = [event("b", "2021", &[("y.v", set(1))])];
-    let kinds = [event("c", "2022", &[("x.v", add("t"))])];
-    let err = write_checked_elsewhere(&store, &[&good, &kinds]).unwrap_err();
-    assert!(
-        err.to_string().contains("\"x.v\" is single-valued"),
-        "{err}"
-    );
-    let changed = [event("a", "2020", &[("x.v", set(2))])];
-    let err = write_checked_elsewhere(&store, &[&good, &changed]).unwrap_err();
-    assert!(
-        matches!(&err, Error::ChangedEvent { id, seq: 1 } if id == "a"),
-        "{err}"
-    );
-    assert_eq!(store.head().unwrap().seq, 1);
-    assert!(store.latest().unwrap().find("b").unwrap().is_none());
+    let good = [
+        event("b", "2021", &[("y.v", set(1))]),
+        event("c", "2021", &[]),
+    ];
+    let kinds = event("d", "2022", &[("x.v", add("t"))]);
+    let changed = event("a", "2020", &[("x.v", set(2))]);
+    for (bad, expected) in [
+        (kinds, "\"x.v\" is single-valued"),
+        (changed, "different content"),
+    ] {
+        // The bad event is in the second chunk, after one that was staged.
+        let lines = json_lines(&[good[0].clone(), good[1].clone(), bad]);
+        let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+        let err = crate::formats::input::write_json_lines(lines.as_bytes(), "t", 2, &mut writer)
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+        let later = writer.push(&[event("e", "2023", &[])]).unwrap_err();
+        assert!(later.to_string().contains("failed earlier"), "{later}");
+        let commit = writer.commit().unwrap_err();
+        assert!(commit.to_string().contains(expected), "{commit}");
+        assert_eq!(store.head().unwrap().seq, 1);
+        assert!(store.latest().unwrap().find("b").unwrap().is_none());
+    }
     store.verify().unwrap().unwrap();
+}
+
+/// The first error in the input's order is reported: a record that does
+/// not continue a restored chain (found as it is staged) before an id used
+/// twice later in the same chunk (found by the checks, which run first).
+#[test]
+fn the_first_error_in_the_input_is_reported_whichever_step_finds_it() {
+    let (_dir, exported) = fresh();
+    append(
+        &exported,
+        &[
+            event("a", "2020", &[]),
+            event("b", "2021", &[]),
+            event("c", "2022", &[]),
+        ],
+    );
+    // Records 1 and 3: record 3 does not continue record 1.
+    let lines = format!(
+        "{}{}{}",
+        record_line(&exported, 1),
+        record_line(&exported, 3),
+        json_lines(&[event("a", "2023", &[])])
+    );
+    for chunk in [1, 2, 10] {
+        let (_dir, store) = fresh();
+        let err = import_json_lines(&store, &lines, chunk)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("does not continue them as record 2"),
+            "chunk {chunk}: {err}"
+        );
+        assert_eq!(store.head().unwrap().seq, 0);
+    }
+    // The same through `push`, one chunk.
+    let (_dir, store) = fresh();
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let mut events = Vec::new();
+    crate::formats::input::read_json_lines::<Error>(lines.as_bytes(), "t", 10, |chunk| {
+        events.extend(chunk.into_inner());
+        Ok(())
+    })
+    .unwrap();
+    let err = writer.push(&events).unwrap_err().to_string();
+    assert!(err.contains("does not continue them as record 2"), "{err}");
+}
+
+/// Chunks must be staged once each, in the order they were checked.
+#[test]
+fn checked_chunks_are_staged_once_each_in_order() {
+    let (_dir, store) = fresh();
+    let validated = |batch: &[Located]| Validated::new(batch.to_vec());
+    let first = [event("a", "2020", &[])];
+    let second = [event("b", "2021", &[])];
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let err = writer
+        .push_checked_elsewhere(|checks, stage| {
+            let mut a = checks.check(validated(&first));
+            let mut b = checks.check(validated(&second));
+            stage(&mut b).and_then(|_| stage(&mut a))
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("chunk 1 of the batch was handed in where chunk 0 was due"),
+        "{err}"
+    );
+    assert!(writer.commit().is_err());
+
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let err = writer
+        .push_checked_elsewhere(|checks, stage| {
+            let mut a = checks.check(validated(&first));
+            checks.check(validated(&second));
+            stage(&mut a)
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("checked but never staged"),
+        "{err}"
+    );
+    assert!(writer.commit().is_err());
+
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let err = writer
+        .push_checked_elsewhere(|checks, stage| {
+            let mut a = checks.check(validated(&first));
+            stage(&mut a)?;
+            stage(&mut a)
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("was handed in where chunk 1 was due"),
+        "{err}"
+    );
+    assert!(writer.commit().is_err());
+
+    // A failed check fails the batch, even if the feed carries on.
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let twice = [event("a", "2020", &[]), event("a", "2021", &[])];
+    let err = writer
+        .push_checked_elsewhere(|checks, _| {
+            checks.check(validated(&twice));
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("is used twice in this batch"),
+        "{err}"
+    );
+    assert!(writer.commit().is_err());
+    assert_eq!(store.head().unwrap().seq, 0);
 }

@@ -66,10 +66,11 @@ pub struct Writer<'s> {
 }
 
 /// The checks of a batch's events (see [`BatchCheck`], and the ids the store
-/// holds already), which may run on another thread than the [`Writer`]
-/// that stages what they keep: they depend on the events before, never on
+/// holds already), lent by [`Writer::push_checked_elsewhere`] to another
+/// thread than the one that stages what they keep: they depend on the
+/// events before and on the store as it was when the batch began, never on
 /// what was staged.
-pub struct Checker<'s> {
+pub struct BatchChecks<'s> {
     store: &'s Store,
     /// The head when the batch began.
     head: u64,
@@ -77,29 +78,68 @@ pub struct Checker<'s> {
     check: BatchCheck,
     /// Events skipped as stored unchanged.
     skipped: u64,
+    /// How many chunks were checked: the next [`Checked`]'s number.
+    chunks: u64,
+    /// Why a check failed: nothing is checked after it.
+    failed: Option<String>,
 }
 
-/// What a [`Checker`] decided for each event of a chunk, in order: to stage
-/// it, with the changes (by index) that first use their attribute, or
-/// (`None`) to skip it, as stored already unchanged.
-#[derive(Debug)]
-pub struct Verdicts(Vec<Option<Vec<usize>>>);
+/// A chunk's events with what their [`BatchChecks`] decided, to be staged
+/// once, in the order the chunks were checked.
+pub struct Checked {
+    events: Validated,
+    verdicts: Verdicts,
+    number: u64,
+}
 
-impl Checker<'_> {
-    /// Checks the next events of the batch.
-    pub fn check(&mut self, chunk: &[Located]) -> Result<Verdicts> {
-        self.check_each(chunk, false)
-    }
+/// What the checks decided for each event of a chunk, in order, up to the
+/// first that failed them: to stage it, with the changes (by index) that
+/// first use their attribute, or (`None`) to skip it, as stored already
+/// unchanged. Then why the next event failed, if one did: the events before
+/// it are staged first, so that an error they meet while staged (such as a
+/// record that does not continue a restored chain) is the one reported, as
+/// the first in the input's order.
+struct Verdicts {
+    kept: Vec<Option<Vec<usize>>>,
+    failure: Option<Error>,
+}
 
+impl BatchChecks<'_> {
     /// Checks the next events of the batch, validated as they were read.
-    pub fn check_validated(&mut self, chunk: &Validated) -> Result<Verdicts> {
-        self.check_each(chunk, true)
+    pub fn check(&mut self, events: Validated) -> Checked {
+        let verdicts = self.verdicts(&events, true);
+        self.chunks += 1;
+        Checked {
+            events,
+            verdicts,
+            number: self.chunks - 1,
+        }
     }
 
-    fn check_each(&mut self, chunk: &[Located], validated: bool) -> Result<Verdicts> {
+    /// What the checks decide for each event of `chunk` (`validated`: its
+    /// events passed [`crate::Event::validate`] already).
+    fn verdicts(&mut self, chunk: &[Located], validated: bool) -> Verdicts {
+        let mut kept = Vec::with_capacity(chunk.len());
+        let failure = match &self.failed {
+            Some(why) => Some(Error::Usage(format!(
+                "the batch failed a check earlier and takes nothing more ({why})"
+            ))),
+            None => self.check_each(chunk, validated, &mut kept).err(),
+        };
+        if let Some(e) = &failure {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        Verdicts { kept, failure }
+    }
+
+    fn check_each(
+        &mut self,
+        chunk: &[Located],
+        validated: bool,
+        kept: &mut Vec<Option<Vec<usize>>>,
+    ) -> Result<()> {
         let (store, head) = (self.store, self.head);
         let committed = store.snapshot_at(head)?;
-        let mut verdicts = Vec::with_capacity(chunk.len());
         for located in chunk {
             let event = &located.event;
             let mut kind_error = None;
@@ -128,13 +168,13 @@ impl Checker<'_> {
                 None
             };
             let Some(stored) = stored else {
-                verdicts.push(Some(first_uses));
+                kept.push(Some(first_uses));
                 continue;
             };
             match self.policy {
                 IdPolicy::SkipUnchanged if stored.event == *event => {
                     self.skipped += 1;
-                    verdicts.push(None);
+                    kept.push(None);
                 }
                 IdPolicy::SkipUnchanged => {
                     return Err(Error::ChangedEvent {
@@ -150,7 +190,7 @@ impl Checker<'_> {
                 }
             }
         }
-        Ok(Verdicts(verdicts))
+        Ok(())
     }
 }
 
@@ -297,6 +337,13 @@ fn runs_error(store: &Store, action: &'static str, source: std::io::Error) -> Er
 /// changes whose attribute it is the first to use.
 type New<'a> = (&'a Located, DateTime<Utc>, &'a [usize]);
 
+/// The error a batch gives once it failed (`why`).
+fn failed_earlier(why: &str) -> Error {
+    Error::Usage(format!(
+        "this batch failed earlier and takes nothing more ({why}); start a new one"
+    ))
+}
+
 fn input(located: &Located, invalid: Invalid) -> Error {
     Error::Input {
         origin: located.origin.to_string(),
@@ -315,7 +362,10 @@ impl<'s> Writer<'s> {
     /// an error, the batch takes nothing more and cannot commit.
     pub fn push(&mut self, chunk: &[Located]) -> Result<()> {
         self.refuse_if_failed()?;
-        let pushed = self.push_chunk(chunk);
+        let mut checks = self.checks();
+        let verdicts = checks.verdicts(chunk, false);
+        self.take_back(checks);
+        let pushed = self.stage_verdicts(chunk, verdicts);
         if let Err(e) = &pushed {
             self.failed = Some(e.to_string());
         }
@@ -325,69 +375,93 @@ impl<'s> Writer<'s> {
     /// The error to give once a push has failed.
     fn refuse_if_failed(&self) -> Result<()> {
         match &self.failed {
-            Some(why) => Err(Error::Usage(format!(
-                "this batch failed earlier and takes nothing more ({why}); start a new one"
-            ))),
+            Some(why) => Err(failed_earlier(why)),
             None => Ok(()),
         }
     }
 
-    /// Like [`Writer::push`] for a whole input that is read, and checked,
-    /// on another thread: `feed` gets the [`Checker`] to use there and the
-    /// function that stages each chunk here, with its verdicts, in order.
+    /// Like [`Writer::push`] for a whole input whose events are read, and
+    /// checked, on another thread: `feed` gets the [`BatchChecks`] to use
+    /// there, and the function that stages each chunk here, once each and
+    /// in the order they were checked. A chunk staged out of order, twice,
+    /// or not at all fails the batch; so does a failed check, even if
+    /// `feed` carries on.
     pub fn push_checked_elsewhere<T>(
         &mut self,
-        feed: impl FnOnce(
-            &mut Checker<'s>,
-            &mut dyn FnMut(&[Located], &Verdicts) -> Result<()>,
-        ) -> Result<T>,
+        feed: impl FnOnce(&mut BatchChecks<'s>, &mut dyn FnMut(&mut Checked) -> Result<()>) -> Result<T>,
     ) -> Result<T> {
         self.refuse_if_failed()?;
-        let mut checker = self.checker();
-        let fed = feed(&mut checker, &mut |chunk, verdicts| {
-            self.refuse_if_failed()?;
-            let staged = self.stage_checked(chunk, verdicts);
-            if let Err(e) = &staged {
-                self.failed = Some(e.to_string());
+        let mut checks = self.checks();
+        // Until the checks are back, the batch counts as failed: should
+        // `feed` panic, it cannot be committed without them.
+        self.failed = Some("its checks were interrupted".into());
+        let mut staged = 0;
+        let mut stage_failed: Option<String> = None;
+        let fed = feed(&mut checks, &mut |checked| {
+            if let Some(why) = &stage_failed {
+                return Err(failed_earlier(why));
             }
-            staged
+            let result = if checked.number != staged {
+                Err(Error::Usage(format!(
+                    "chunk {} of the batch was handed in where chunk {staged} was due: each is staged once, in the order checked",
+                    checked.number
+                )))
+            } else {
+                staged += 1;
+                let verdicts = Verdicts {
+                    kept: std::mem::take(&mut checked.verdicts.kept),
+                    failure: checked.verdicts.failure.take(),
+                };
+                self.stage_verdicts(&checked.events, verdicts)
+            };
+            if let Err(e) = &result {
+                stage_failed = Some(e.to_string());
+            }
+            result
         });
-        self.check = checker.check;
-        self.skipped += checker.skipped;
+        let unstaged = checks.chunks != staged;
+        let check_failed = checks.failed.clone();
+        self.take_back(checks);
+        self.failed = None;
+        let fed = fed.and_then(|fed| match (check_failed, unstaged) {
+            (Some(why), _) => Err(Error::Usage(format!(
+                "a check of the batch failed ({why}), but the batch went on"
+            ))),
+            (None, true) => Err(Error::Usage(
+                "a chunk of the batch was checked but never staged".into(),
+            )),
+            (None, false) => Ok(fed),
+        });
         if let Err(e) = &fed {
-            self.failed.get_or_insert_with(|| e.to_string());
+            self.failed = Some(stage_failed.unwrap_or_else(|| e.to_string()));
         }
         fed
     }
 
-    /// A checker for this batch, holding its checks so far.
-    fn checker(&mut self) -> Checker<'s> {
-        Checker {
+    /// The batch's checks so far, lent out.
+    fn checks(&mut self) -> BatchChecks<'s> {
+        BatchChecks {
             store: self.store,
             head: self.head.seq,
             policy: self.policy,
             check: std::mem::take(&mut self.check),
             skipped: 0,
+            chunks: 0,
+            failed: None,
         }
     }
 
-    fn push_chunk(&mut self, chunk: &[Located]) -> Result<()> {
-        let mut checker = self.checker();
-        let verdicts = checker.check(chunk);
-        self.check = checker.check;
-        self.skipped += checker.skipped;
-        self.stage_checked(chunk, &verdicts?)
+    /// Takes back the checks lent by [`Writer::checks`].
+    fn take_back(&mut self, checks: BatchChecks<'s>) {
+        self.check = checks.check;
+        self.skipped += checks.skipped;
     }
 
-    /// Stages the events of `chunk` that `verdicts` (its checker's) keep.
-    fn stage_checked(&mut self, chunk: &[Located], verdicts: &Verdicts) -> Result<()> {
-        assert_eq!(
-            chunk.len(),
-            verdicts.0.len(),
-            "a chunk and its own verdicts"
-        );
+    /// Stages the events of `chunk` that `verdicts` keep, then gives their
+    /// failure, if any.
+    fn stage_verdicts(&mut self, chunk: &[Located], verdicts: Verdicts) -> Result<()> {
         let mut new: Vec<New> = Vec::new();
-        for (located, verdict) in chunk.iter().zip(&verdicts.0) {
+        for (located, verdict) in chunk.iter().zip(&verdicts.kept) {
             let Some(first_uses) = verdict else {
                 continue;
             };
@@ -406,7 +480,11 @@ impl<'s> Writer<'s> {
             self.next_seq += 1;
             new.push((located, time, first_uses));
         }
-        self.stage(&new)
+        self.stage(&new)?;
+        match verdicts.failure {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     }
 
     /// The time a new event is recorded at. A batch whose first new event
