@@ -792,7 +792,7 @@ fn queries_start_from_checkpoints_built_after_the_last_query() {
     let (_dir, store) = fresh();
     store.set_checkpoint_interval(10);
     let year = |n: usize| -> Vec<Located> {
-        (0..20)
+        (0..30)
             .map(|i| {
                 event(
                     &format!("n{n}-{i}"),
@@ -811,9 +811,10 @@ fn queries_start_from_checkpoints_built_after_the_last_query() {
             .unwrap();
         store.records_read() - before
     };
-    // Each batch of two intervals ends in a checkpoint, so the state after
-    // it is read from that checkpoint alone, whichever checkpoints the
-    // query before saw.
+    // Each batch, all in one year, ends in a checkpoint (one every one and
+    // a half intervals where no year begins), so the state after it is
+    // read from that checkpoint alone, whichever checkpoints the query
+    // before saw.
     for n in 0..4 {
         append(&store, &year(n));
         assert_eq!(reads_for_whole_state(&store), 0, "after batch {n}");
@@ -839,9 +840,9 @@ fn queries_start_from_checkpoints_built_after_the_last_query() {
 fn checkpoints_are_built_and_verified() {
     let (_dir, store) = checkpointed();
     let positions = store.checkpoint_positions().unwrap();
-    assert_eq!(positions.len(), 5);
+    assert_eq!(positions.len(), 4);
     let verified = store.verify().unwrap().unwrap();
-    assert_eq!(verified.checkpoints, 5);
+    assert_eq!(verified.checkpoints, 4);
     // A checkpoint that differs from a fresh replay is found.
     let (header, mut resume) = store.read_checkpoint(&positions[2]).unwrap().unwrap();
     resume.state = State::new();
@@ -952,8 +953,10 @@ fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
         fix,
     ];
     let checkpoints = built_both_ways(&batch, 2, 1, None);
-    assert_eq!(checkpoints.len(), 1);
-    assert_eq!(checkpoints[0].2.expiries.len(), 1);
+    // Where each year begins: after "first", and after "wrong".
+    assert_eq!(checkpoints.len(), 2);
+    assert_eq!(checkpoints[1].0, keys::time(w("2003").start(), 2).to_vec());
+    assert_eq!(checkpoints[1].2.expiries.len(), 1);
 }
 
 /// Builds the checkpoints of a store holding `batch` entity by entity (in
@@ -992,7 +995,7 @@ fn built_both_ways(
             store.build_first_checkpoints_in_date_order(true);
             store.build_checkpoints(true).unwrap()
         };
-        assert_eq!(count, batch.len() as u64 / every);
+        assert!(count > 0, "every {every}, runs {runs}");
         store.verify().unwrap().unwrap();
         every_checkpoint(&store)
     });
@@ -1039,13 +1042,14 @@ fn daily() -> (tempfile::TempDir, Store) {
 #[test]
 fn reading_ahead_stops_with_its_reader_and_passes_on_its_errors() {
     let (_dir, store) = daily();
-    assert_eq!(store.checkpoint_positions().unwrap().len(), 5);
+    // Where every other year begins.
+    assert_eq!(store.checkpoint_positions().unwrap().len(), 6);
     let snapshot = store.latest().unwrap();
     // A reader far ahead of a replay that stops at once: no hang.
     let first = snapshot.read_ahead(None, None, |inputs| Ok(inputs.next().unwrap()?.1));
     assert_eq!(first.unwrap(), 1);
     // Record 3500 unreadable (and the others of its page): the whole state
-    // from the checkpoint after 3,000 events, and from the start (well past
+    // from the checkpoint at the end of 2007, and from the start (well past
     // the reader's first batch), fail instead of leaving it out.
     let query = AsOf::new(w("2009-11-08"));
     let expected = snapshot.state_from_start(query).unwrap();
@@ -1122,7 +1126,10 @@ fn checkpoints_of_earlier_layouts_are_ignored_then_replaced() {
     let later = |id: &str| event(id, "2030", &[("x.v", set(99))]);
     append(&store, &[later("later-1")]);
     gone(&store);
-    assert_eq!(store.checkpoint_positions().unwrap()[..5], positions[..]);
+    assert_eq!(
+        store.checkpoint_positions().unwrap()[..positions.len()],
+        positions[..]
+    );
     assert_eq!(at(&store), expected);
     // Only entries of earlier layouts: the first write makes every
     // checkpoint anew.
@@ -1133,16 +1140,20 @@ fn checkpoints_of_earlier_layouts_are_ignored_then_replaced() {
     store.verify().unwrap().unwrap();
     append(&store, &[later("later-2")]);
     gone(&store);
-    assert_eq!(store.checkpoint_positions().unwrap()[..5], positions[..]);
+    assert_eq!(
+        store.checkpoint_positions().unwrap()[..positions.len()],
+        positions[..]
+    );
     assert_eq!(at(&store), expected);
     store.verify().unwrap().unwrap();
 }
 
 /// A store whose checkpoints hold many chunks: 400 entities with a value,
-/// a set and an expiring value each, checkpoints every 300 events.
+/// a set and an expiring value each, 100 events a year from 2000, and a
+/// checkpoint where each year begins (the interval is 200).
 fn chunked() -> (tempfile::TempDir, Store) {
     let (dir, store) = fresh();
-    store.set_checkpoint_interval(300);
+    store.set_checkpoint_interval(200);
     let batch: Vec<Located> = (0..1200)
         .map(|i| {
             let entity = format!("entity-{:03}", i % 400);
@@ -1179,7 +1190,7 @@ fn chunks_of(store: &Store, position: &[u8]) -> Vec<(sled::IVec, sled::IVec)> {
 fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
     let (_dir, store) = chunked();
     let positions = store.checkpoint_positions().unwrap();
-    assert_eq!(positions.len(), 4);
+    assert_eq!(positions.len(), 11);
     assert!(chunks_of(&store, &positions[2]).len() > 3);
     let snapshot = store.latest().unwrap();
     for date in ["2003-05", "2008-02-03", "2013"] {
@@ -1206,23 +1217,22 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
     // it: a checkpoint that says otherwise is believed (and `verify` finds
     // it), the event at its position is not applied again, and removing the
     // elements before it changes nothing. The checkpoint used for 2009 is
-    // the one after 900 events, the last of them in 2008.
+    // the one after 1,000 events, the last of them in 2009.
+    let used = &positions[9];
     let query = AsOf::new(w("2009"));
     let entity = vec!["entity-200".to_string()];
     let before = snapshot.state(query, &entity).unwrap();
-    let (header, mut resume) = store.read_checkpoint(&positions[2]).unwrap().unwrap();
+    let (header, mut resume) = store.read_checkpoint(used).unwrap().unwrap();
     let (_, _, slot) = before.slots().next().unwrap();
     let provenance = slot.values()[0].1.clone();
     let planted = |value: i64| crate::state::Slot::One(Value::Int(value), provenance.clone());
     resume.state.put_slot("entity-200", "planted", planted(1));
     // The entity of the event at the position: its next event is 400
     // events (four years) later.
-    let (_, last_seq) = keys::decode_time(&positions[2]).unwrap();
+    let (_, last_seq) = keys::decode_time(used).unwrap();
     let last = format!("entity-{:03}", (last_seq - 1) % 400);
     resume.state.put_slot(&last, "value", planted(-1));
-    store
-        .write_checkpoint(&positions[2], header, &resume)
-        .unwrap();
+    store.write_checkpoint(used, header, &resume).unwrap();
     let snapshot = store.latest().unwrap();
     let got = snapshot.state(query, &entity).unwrap();
     assert!(got.get("entity-200", "planted").is_some());
@@ -1239,7 +1249,7 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
     store.reindex().unwrap();
     // entity-200's events are 201 (2002-03), 601 (2006-07) and 1001
     // (2010-02).
-    assert!(positions[2][..] > keys::time(w("2006-07").start(), 601)[..]);
+    assert!(used[..] > keys::time(w("2006-07").start(), 601)[..]);
     tamper::remove_index_entry(&store, "by_entity", 201);
     tamper::remove_index_entry(&store, "by_entity", 601);
     assert_eq!(
@@ -1252,7 +1262,7 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
 #[test]
 fn a_checkpoint_encoded_in_runs_side_by_side_reads_as_one() {
     let (_dir, store) = chunked();
-    let position = store.checkpoint_positions().unwrap()[2].clone();
+    let position = store.checkpoint_positions().unwrap()[8].clone();
     let (header, replayed) = store.read_checkpoint(&position).unwrap().unwrap();
     // Stored in runs, the checkpoint still equals a fresh replay.
     store
@@ -1260,7 +1270,7 @@ fn a_checkpoint_encoded_in_runs_side_by_side_reads_as_one() {
         .unwrap();
     assert!(chunks_of(&store, &position).len() > 3);
     // (Writing it removed the checkpoint after it.)
-    assert_eq!(store.verify().unwrap().map(|v| v.checkpoints), Ok(3));
+    assert_eq!(store.verify().unwrap().map(|v| v.checkpoints), Ok(9));
     // An entity with pending expiries but no facts, where two runs meet
     // (entity-200's slots are the middle of the 1,200).
     let mut resume = replayed.clone();
@@ -1323,7 +1333,7 @@ fn each_entity_reads_alone(
 #[test]
 fn checkpoints_in_runs_keep_entities_at_the_ends_and_states_without_facts() {
     let (_dir, store) = chunked();
-    let position = store.checkpoint_positions().unwrap()[2].clone();
+    let position = store.checkpoint_positions().unwrap()[8].clone();
     let (header, replayed) = store.read_checkpoint(&position).unwrap().unwrap();
     let names: Vec<String> = (0..400).map(|i| format!("entity-{i:03}")).collect();
     let reads_back = |resume: &Resume, runs: usize, case: &str| {
@@ -1382,7 +1392,7 @@ fn checkpoints_in_runs_keep_entities_at_the_ends_and_states_without_facts() {
 #[test]
 fn a_chunk_that_holds_entities_outside_its_range_is_found() {
     let (_dir, store) = chunked();
-    let position = store.checkpoint_positions().unwrap()[1].clone();
+    let position = store.checkpoint_positions().unwrap()[6].clone();
     let chunks = chunks_of(&store, &position);
     // The second chunk, stored under a key after its first entity.
     let (key, value) = &chunks[1];
@@ -1399,9 +1409,10 @@ fn a_chunk_that_holds_entities_outside_its_range_is_found() {
 fn a_checkpoint_header_that_does_not_match_its_chunks_is_found() {
     let (_dir, store) = chunked();
     // A query first, so that the store keeps the headers it read.
+    // (The checkpoint after 2006, which a question about 2006 starts from.)
     let query = AsOf::new(w("2006"));
     store.latest().unwrap().state(query, &[]).unwrap();
-    let position = store.checkpoint_positions().unwrap()[1].clone();
+    let position = store.checkpoint_positions().unwrap()[6].clone();
     let key = [&[b'h'][..], &position].concat();
     let mut header = store.checkpoints.get(&key).unwrap().unwrap().to_vec();
     // The number of attributes, the last four bytes: far more than stored.
@@ -1432,7 +1443,7 @@ fn reindex_rebuilds_every_index_and_answers_the_same() {
     write_checkpoints(&store, |t| t.clear()).unwrap();
     assert!(store.verify().unwrap().is_err());
     let done = store.reindex().unwrap();
-    assert_eq!((done.records, done.checkpoints), (10, 5));
+    assert_eq!((done.records, done.checkpoints), (10, 4));
     store.verify().unwrap().unwrap();
     let after: Vec<State> = ["2019", "2020-06", "2022", "2030"]
         .iter()
@@ -1967,4 +1978,74 @@ fn checked_chunks_are_staged_once_each_in_order() {
     );
     assert!(writer.commit().is_err());
     assert_eq!(store.head().unwrap().seq, 0);
+}
+
+#[test]
+fn checkpoints_go_where_a_year_begins() {
+    use crate::store::checkpoint::Placement;
+    let year = |y: i32| w(&y.to_string()).start();
+    // Within one year: one every one and a half intervals.
+    let mut placement = Placement::new(4, None);
+    let after: Vec<usize> = (0..20)
+        .filter(|_| !placement.before(year(2020)) && placement.after())
+        .collect();
+    assert_eq!(after, [5, 11, 17]);
+    // Where a year begins, once half an interval has gathered.
+    let mut placement = Placement::new(4, None);
+    let starts = [2020, 2020, 2021, 2021, 2021, 2022, 2023, 2023, 2023];
+    let mut before = Vec::new();
+    for (i, &y) in starts.iter().enumerate() {
+        if placement.before(year(y)) {
+            before.push(i);
+        }
+        assert!(!placement.after(), "position {i}");
+    }
+    // Before 2021 and 2022; not before 2023 (one position since the last),
+    // nor before the first position.
+    assert_eq!(before, [2, 5]);
+    // Resumed from a checkpoint: none again before the position after it.
+    let mut placement = Placement::new(4, Some(year(2020)));
+    assert!(!placement.before(year(2021)));
+    // Every position, at an interval of 1; never twice at one.
+    let mut placement = Placement::new(1, None);
+    let mut each = Vec::new();
+    for y in [2020, 2021, 2021, 2022] {
+        each.push((placement.before(year(y)), placement.after()));
+    }
+    assert_eq!(
+        each,
+        [(false, true), (false, true), (false, true), (false, true)]
+    );
+}
+
+/// A question inside a year starts from the checkpoint where that year
+/// began: one in the middle of the year (after its events dated by the
+/// year alone, which end with it) could serve none of its questions.
+#[test]
+fn a_question_inside_a_year_starts_where_the_year_began() {
+    let (_dir, store) = fresh();
+    store.set_checkpoint_interval(100);
+    let mut batch = Vec::new();
+    for year in 2001..=2004 {
+        batch.push(event(
+            &format!("y{year}"),
+            &year.to_string(),
+            &[("x.year", set(year.into()))],
+        ));
+        let first = w(&format!("{year}-01-01")).start() / 86_400;
+        for day in 0..120 {
+            let date = chrono::DateTime::from_timestamp((first + day) * 86_400, 0).unwrap();
+            let at = date.format("%Y-%m-%d").to_string();
+            batch.push(event(&format!("d{year}-{day}"), &at, &[("x.v", set(day))]));
+        }
+    }
+    append(&store, &batch);
+    assert_eq!(store.checkpoint_positions().unwrap().len(), 3);
+    let query = AsOf::new(w("2003-03-01"));
+    let before = store.records_read();
+    let snapshot = store.latest().unwrap();
+    let state = snapshot.state(query, &[]).unwrap();
+    // The year's own event and its first 60 days.
+    assert_eq!(store.records_read() - before, 61);
+    assert_eq!(state, snapshot.state_from_start(query).unwrap());
 }

@@ -29,7 +29,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::{ChunkWriter, Chunks, Header, Strings, all_certain, encode_entity, not_certain};
+use super::{
+    ChunkWriter, Chunks, Header, Placement, Strings, all_certain, encode_entity, not_certain,
+};
 use crate::error::{Error, Result};
 use crate::state::{Fed, Replay};
 use crate::store::{Snapshot, Store, keys};
@@ -154,21 +156,29 @@ impl Store {
         let snapshot = self.latest()?;
         // Positions are read twice (here, and for the headers) rather than
         // held: a walk of `by_time` is cheap.
-        let every = usize::try_from(every).unwrap_or(usize::MAX);
         let mut plan = Plan {
             positions: Vec::new(),
             expired_through: Vec::new(),
         };
         let mut fed_start = i64::MIN;
-        for (i, position) in snapshot.positions_after(None, None).enumerate() {
+        let mut placement = Placement::new(every, None);
+        let mut previous = None;
+        for position in snapshot.positions_after(None, None) {
             let (start, seq) = position?;
+            if placement.before(start)
+                && let Some(previous) = previous
+            {
+                plan.positions.push(previous);
+                plan.expired_through.push(fed_start);
+            }
             if !snapshot.is_corrected(seq) {
                 fed_start = start;
             }
-            if (i + 1) % every == 0 {
+            if placement.after() {
                 plan.positions.push((start, seq));
                 plan.expired_through.push(fed_start);
             }
+            previous = Some((start, seq));
         }
         if plan.positions.is_empty() {
             return Ok(Some(0));
