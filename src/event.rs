@@ -837,7 +837,7 @@ impl Located {
 
 /// Events that passed [`Event::validate`] as they were read. They are only
 /// lent out from here, so they cannot have changed since, and checking them
-/// for a batch need not validate them again ([`BatchCheck::check_valid`]).
+/// for a batch need not validate them again.
 #[derive(Debug)]
 pub struct Validated(Vec<Located>);
 

@@ -671,7 +671,7 @@ fn not_certain(seq: u64) -> Error {
 
 impl Store {
     /// Sets about how many events lie between two checkpoints (0: none are
-    /// built; see [`Placement`]).
+    /// built; they go where a year begins, see `Placement`).
     pub fn set_checkpoint_interval(&self, every: u64) {
         self.checkpoint_every
             .store(every, std::sync::atomic::Ordering::Relaxed);
