@@ -646,7 +646,7 @@ impl Placement {
     /// Takes the next position; whether a checkpoint goes just after it.
     pub(super) fn after(&mut self) -> bool {
         self.since += 1;
-        let due = self.since >= self.every + self.every / 2;
+        let due = self.since >= self.every.saturating_add(self.every / 2);
         if due {
             self.since = 0;
         }
@@ -916,8 +916,9 @@ impl Store {
         Ok(None)
     }
 
-    /// Builds checkpoints for the events after the last one, every
-    /// `interval` events, if there are that many. Returns how many it built.
+    /// Builds checkpoints for the events after the last one, where years
+    /// begin (see `Placement`), if an interval of events has gathered. Returns how
+    /// many it built.
     pub fn extend_checkpoints(&self) -> Result<u64> {
         self.build_checkpoints(false)
     }
@@ -933,22 +934,22 @@ impl Store {
             return Ok(0);
         }
         let last = self.checkpoint_headers().next_back().transpose()?;
-        if last.is_none()
-            && self.builds_by_entity()
-            && let Some(built) = self.build_every_checkpoint(every)?
-        {
-            return Ok(built);
-        }
         let snapshot = self.latest()?;
         // Every record lies at exactly one position: those after the last
         // checkpoint are the ones it does not count. A backdated append
         // removes the checkpoints after it; rebuilding them only once twice
         // an interval has gathered keeps such appends cheap, and queries
-        // replay at most two intervals.
+        // replay at most about two intervals.
         let counted = last.as_ref().map_or(0, |(_, header, _)| header.count);
         let since = snapshot.head() - counted;
-        if since < every || (last.is_some() && since < 2 * every && !rebuild_all) {
+        if since < every || (last.is_some() && since < every.saturating_mul(2) && !rebuild_all) {
             return Ok(0);
+        }
+        if last.is_none()
+            && self.builds_by_entity()
+            && let Some(built) = self.build_every_checkpoint(every)?
+        {
+            return Ok(built);
         }
         let (mut builder, from) = match last {
             Some((position, header, layout)) => {

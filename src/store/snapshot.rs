@@ -498,9 +498,11 @@ impl<'s> Snapshot<'s> {
             return Ok(state);
         }
         // The events since the checkpoint are read while it decodes, up to
-        // an interval's worth (the usual distance to the checkpoint), so
-        // that their memory stays bounded; any after stream in later.
-        let ahead = self.store.checkpoint_interval().max(1);
+        // one and a half intervals' worth (the farthest checkpoints are
+        // placed apart but for a backdated write's gaps), so that their
+        // memory stays bounded; any after stream in later.
+        let every = self.store.checkpoint_interval();
+        let ahead = every.saturating_add(every / 2).max(1);
         let since = |position: &[u8]| -> Result<(Vec<Event>, Option<Vec<u8>>)> {
             let mut events = Vec::new();
             let mut last = position.to_vec();

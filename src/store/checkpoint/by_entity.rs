@@ -38,7 +38,7 @@ use crate::store::{Snapshot, Store, keys};
 
 /// Where checkpoints go in replay order.
 struct Plan {
-    /// The position of each checkpoint: every `every`-th record.
+    /// The position of each checkpoint, as [`Placement`] puts them.
     positions: Vec<(i64, u64)>,
     /// For each, the start of the last event at or before it that a replay
     /// fed (not corrected), up to which it ran the `until` expiries. An
@@ -137,8 +137,8 @@ impl Spill {
 }
 
 impl Store {
-    /// Builds a checkpoint every `every` records, for a store that has
-    /// none. Returns how many it built, or `None` if the entity index holds
+    /// Builds every checkpoint of a store that has none, about every
+    /// `every` records (as [`Placement`] puts them). Returns how many it built, or `None` if the entity index holds
     /// elements of store format 1, which keep no changes: a build in date
     /// order reads the log in order, where this would read it entity by
     /// entity.
