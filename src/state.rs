@@ -303,6 +303,18 @@ impl State {
         self.slots.insert(key, slot);
     }
 
+    /// The number of `entity`, numbering it if it is new: for putting
+    /// several of its slots with [`State::put_entity_slot`].
+    pub(crate) fn entity_number(&mut self, entity: &str) -> u32 {
+        self.entities.number(entity)
+    }
+
+    /// Puts a slot of the entity numbered `entity` ([`State::entity_number`]).
+    pub(crate) fn put_entity_slot(&mut self, entity: u32, attr: &str, slot: Slot) {
+        let key = key(entity, self.attrs.number(attr));
+        self.slots.insert(key, slot);
+    }
+
     /// Every attribute that holds anything, sorted by (entity, attribute).
     pub fn slots(&self) -> impl Iterator<Item = (&str, &str, &Slot)> {
         let (entities, attrs) = (self.entities.ranks(), self.attrs.ranks());

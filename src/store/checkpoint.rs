@@ -557,33 +557,42 @@ fn decode_entity(
     };
     let mut ids: Vec<Option<CompactString>> = vec![None; strings.len()];
     let when = |w: WhenV1| When::try_from(w);
+    let mut fact_of = |fact: FactV1<&str>| -> std::result::Result<_, String> {
+        let event = ids
+            .get_mut(fact.event as usize)
+            .ok_or("a checkpoint names an unknown string")?
+            .get_or_insert_with(|| CompactString::from(strings[fact.event as usize]))
+            .clone();
+        let provenance = Provenance {
+            event,
+            since: when(fact.since)?,
+            uncertain: false,
+            until: fact.until.map(when).transpose()?,
+        };
+        Ok((fact.value.into_value()?, provenance))
+    };
+    // Numbered once, with its first slot.
+    let mut number = None;
     for slot in body.slots {
         ours(slot.entity)?;
-        let mut facts = Vec::with_capacity(slot.facts.len());
-        for fact in slot.facts {
-            let event = ids
-                .get_mut(fact.event as usize)
-                .ok_or("a checkpoint names an unknown string")?
-                .get_or_insert_with(|| CompactString::from(strings[fact.event as usize]))
-                .clone();
-            let provenance = Provenance {
-                event,
-                since: when(fact.since)?,
-                uncertain: false,
-                until: fact.until.map(when).transpose()?,
-            };
-            facts.push((fact.value.into_value()?, provenance));
-        }
         let slot_value = if slot.many {
-            Slot::Many(facts.into_iter().collect())
+            Slot::Many(
+                slot.facts
+                    .into_iter()
+                    .map(&mut fact_of)
+                    .collect::<std::result::Result<_, _>>()?,
+            )
         } else {
-            let (value, provenance) = facts
+            let fact = slot
+                .facts
                 .into_iter()
                 .next()
                 .ok_or("a checkpoint holds an empty attribute")?;
+            let (value, provenance) = fact_of(fact)?;
             Slot::One(value, provenance)
         };
-        state.put_slot(entity, string(slot.attr)?, slot_value);
+        let number = *number.get_or_insert_with(|| state.entity_number(entity));
+        state.put_entity_slot(number, string(slot.attr)?, slot_value);
     }
     for e in body.expiries {
         ours(e.entity)?;
