@@ -303,6 +303,22 @@ impl State {
         self.slots.insert(key, slot);
     }
 
+    /// Takes in every slot of `other`, whose entities this state has none of
+    /// (a slot of both would be `other`'s).
+    pub(crate) fn absorb(&mut self, other: State) {
+        let State {
+            entities,
+            attrs,
+            slots,
+        } = other;
+        self.slots.reserve(slots.len());
+        for (key, slot) in slots {
+            let (entity, attr) = numbers(key);
+            let key = self.number(entities.name(entity), attrs.name(attr));
+            self.slots.insert(key, slot);
+        }
+    }
+
     /// The number of `entity`, numbering it if it is new: for putting
     /// several of its slots with [`State::put_entity_slot`].
     pub(crate) fn entity_number(&mut self, entity: &str) -> u32 {

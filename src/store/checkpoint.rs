@@ -43,7 +43,7 @@
 
 use compact_str::CompactString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -500,6 +500,72 @@ enum Wanted<'a> {
 
 /// Decodes the `wanted` entities of a checkpoint chunk (decompressed) into
 /// `state` and their pending expiries into `expiries`.
+/// The chunks of a checkpoint's body, each with its key (whose end, from
+/// `name_at`, names the chunk's first entity).
+struct BodyChunks {
+    chunks: Vec<(sled::IVec, sled::IVec)>,
+    name_at: usize,
+}
+
+/// What one thread decoded of a checkpoint's body.
+struct Part {
+    state: State,
+    expiries: Vec<Expiry>,
+}
+
+impl BodyChunks {
+    /// How many attributes to make room for: the header's count, a hint
+    /// not to be trusted further than the stored bytes could hold.
+    fn capacity(&self, layout: Layout) -> usize {
+        let stored: usize = self.chunks.iter().map(|(_, chunk)| chunk.len()).sum();
+        (layout.slots as usize).min(8 * stored)
+    }
+
+    /// Decodes the chunks this thread claims from `next` (the index of the
+    /// next chunk no thread has claimed) until none is left.
+    fn decode(&self, next: &AtomicUsize, capacity: usize) -> Result<Part> {
+        let corrupt = |m: String| damaged(format!("a checkpoint: {m}"));
+        let first = |n: usize| self.chunks.get(n).map(|(key, _)| &key[self.name_at..]);
+        let mut part = Part {
+            state: State::with_capacity(capacity),
+            expiries: Vec::new(),
+        };
+        loop {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let Some((_, chunk)) = self.chunks.get(n) else {
+                return Ok(part);
+            };
+            let wanted = Wanted::Between(first(n).unwrap_or_default(), first(n + 1));
+            let bytes = compress::open(chunk.clone(), DECODE_LIMIT)
+                .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
+            decode_chunk(&bytes, wanted, &mut part.state, &mut part.expiries).map_err(corrupt)?;
+        }
+    }
+}
+
+impl Part {
+    /// Takes in what another thread decoded of the same body (other
+    /// entities: chunks hold disjoint runs of them).
+    fn join(&mut self, other: Part) {
+        self.state.absorb(other.state);
+        self.expiries.extend(other.expiries);
+    }
+
+    /// The whole body, once every chunk is in, checked against its header.
+    fn finish(mut self, layout: Layout) -> Result<Resume> {
+        if u32::try_from(self.state.attributes()).unwrap_or(u32::MAX) != layout.slots {
+            return Err(damaged(
+                "a checkpoint: its header does not match its chunks".to_string(),
+            ));
+        }
+        self.expiries.sort();
+        Ok(Resume {
+            state: self.state,
+            expiries: self.expiries,
+        })
+    }
+}
+
 fn decode_chunk(
     chunk: &[u8],
     wanted: Wanted<'_>,
@@ -774,36 +840,9 @@ impl Store {
         let mut expiries = Vec::new();
         match entities {
             None => {
-                let chunks = self
-                    .checkpoints
-                    .scan_prefix(chunk_key(position, b""))
-                    .collect::<sled::Result<Vec<_>>>()
-                    .map_err(|e| self.storage(e))?;
-                if chunks.len() != layout.chunks as usize
-                    || chunks
-                        .first()
-                        .is_none_or(|(key, _)| key.len() != 1 + position.len())
-                {
-                    return Err(damaged(format!(
-                        "a checkpoint has {} of its {} chunks",
-                        chunks.len(),
-                        layout.chunks
-                    )));
-                }
-                // The header's count is a hint, not to be trusted further
-                // than the stored bytes could hold.
-                let stored: usize = chunks.iter().map(|(_, chunk)| chunk.len()).sum();
-                state = State::with_capacity((layout.slots as usize).min(8 * stored));
-                let first = |n: usize| chunks.get(n).map(|(key, _)| &key[1 + position.len()..]);
-                for (n, (_, chunk)) in chunks.iter().enumerate() {
-                    let wanted = Wanted::Between(first(n).unwrap_or_default(), first(n + 1));
-                    let bytes = compress::open(chunk.clone(), DECODE_LIMIT)
-                        .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
-                    decode_chunk(&bytes, wanted, &mut state, &mut expiries).map_err(corrupt)?;
-                }
-                if u32::try_from(state.attributes()).unwrap_or(u32::MAX) != layout.slots {
-                    return Err(corrupt("its header does not match its chunks".into()));
-                }
+                let chunks = self.checkpoint_chunks(position, layout)?;
+                let part = chunks.decode(&AtomicUsize::new(0), chunks.capacity(layout))?;
+                return part.finish(layout);
             }
             Some(entities) => {
                 state = State::new();
@@ -830,6 +869,69 @@ impl Store {
         }
         expiries.sort();
         Ok(Resume { state, expiries })
+    }
+
+    /// The chunks of the checkpoint at `position`, as many as its header
+    /// says.
+    fn checkpoint_chunks(&self, position: &[u8], layout: Layout) -> Result<BodyChunks> {
+        let chunks = self
+            .checkpoints
+            .scan_prefix(chunk_key(position, b""))
+            .collect::<sled::Result<Vec<_>>>()
+            .map_err(|e| self.storage(e))?;
+        if chunks.len() != layout.chunks as usize
+            || chunks
+                .first()
+                .is_none_or(|(key, _)| key.len() != 1 + position.len())
+        {
+            return Err(damaged(format!(
+                "a checkpoint has {} of its {} chunks",
+                chunks.len(),
+                layout.chunks
+            )));
+        }
+        Ok(BodyChunks {
+            chunks,
+            name_at: 1 + position.len(),
+        })
+    }
+
+    /// The whole checkpoint at `position`, decoded by another thread and
+    /// this one: the other starts at once, and this one, once `alongside`
+    /// has run, decodes the chunks still left into a state of its own,
+    /// which then joins the other's. Gives what `alongside` gave too.
+    fn checkpoint_body_beside<T>(
+        &self,
+        position: &[u8],
+        layout: Layout,
+        alongside: impl FnOnce() -> T,
+    ) -> (Result<Resume>, T) {
+        let next = AtomicUsize::new(0);
+        let listed = std::sync::OnceLock::new();
+        std::thread::scope(|scope| {
+            let decoding = std::thread::Builder::new().spawn_scoped(scope, || {
+                let chunks = self.checkpoint_chunks(position, layout)?;
+                let chunks: &BodyChunks = listed.get_or_init(|| chunks);
+                chunks.decode(&next, chunks.capacity(layout))
+            });
+            let beside = alongside();
+            let Ok(decoding) = decoding else {
+                // No second thread to be had: decode here.
+                return (self.checkpoint_body(position, layout, None), beside);
+            };
+            // The chunks still left, once the other thread has listed them.
+            let helped = listed.get().map(|chunks| chunks.decode(&next, 0));
+            let decoded = decoding
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let body = decoded.and_then(|mut part| {
+                if let Some(helped) = helped {
+                    part.join(helped?);
+                }
+                part.finish(layout)
+            });
+            (body, beside)
+        })
     }
 
     /// Removes every checkpoint at or after `position` (a `by_time`
@@ -893,19 +995,7 @@ impl Store {
                     self.checkpoint_body(&position, layout, entities),
                     alongside(&position),
                 ),
-                None => std::thread::scope(|scope| {
-                    let decoding = std::thread::Builder::new()
-                        .spawn_scoped(scope, || self.checkpoint_body(&position, layout, None));
-                    let beside = alongside(&position);
-                    let body = match decoding {
-                        Ok(thread) => thread
-                            .join()
-                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                        // No second thread to be had: decode here.
-                        Err(_) => self.checkpoint_body(&position, layout, None),
-                    };
-                    (body, beside)
-                }),
+                None => self.checkpoint_body_beside(&position, layout, || alongside(&position)),
             };
             // A write in another thread may have removed it meanwhile (it
             // landed before it), or even built another in its place: then
@@ -1019,6 +1109,32 @@ impl Store {
             header,
             self.checkpoint_body(position, layout, None)?,
         )))
+    }
+
+    /// The checkpoint at `position` decoded in two parts, its chunks cut
+    /// at `cut`, and joined; and decoded by [`Store::checkpoint_body_beside`]
+    /// (for tests).
+    #[cfg(test)]
+    pub(super) fn read_checkpoint_in_parts(
+        &self,
+        position: &[u8],
+        cut: usize,
+    ) -> Result<(Resume, Resume)> {
+        let bytes = self
+            .checkpoints
+            .get(header_key(position))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| damaged("no checkpoint there"))?;
+        let (_, layout) = decode_header(&bytes)?.ok_or_else(|| damaged("an earlier layout"))?;
+        let mut chunks = self.checkpoint_chunks(position, layout)?;
+        let second = BodyChunks {
+            chunks: chunks.chunks.split_off(cut),
+            name_at: chunks.name_at,
+        };
+        let mut part = chunks.decode(&AtomicUsize::new(0), 0)?;
+        part.join(second.decode(&AtomicUsize::new(0), 0)?);
+        let (beside, ()) = self.checkpoint_body_beside(position, layout, || ());
+        Ok((part.finish(layout)?, beside?))
     }
 
     /// Replaces the checkpoint at `position` (for tests).

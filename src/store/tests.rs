@@ -2079,3 +2079,20 @@ fn checkpoints_built_as_appends_gather_go_where_a_full_build_puts_them() {
     let full = store.checkpoint_positions().unwrap();
     assert_eq!(full[..built.len()], built[..]);
 }
+
+/// A checkpoint decoded by two threads, each into a state of its own,
+/// joined: the same as decoded by one, wherever its chunks are cut.
+#[test]
+fn a_checkpoint_decoded_in_two_parts_is_the_one_checkpoint() {
+    let (_dir, store) = chunked();
+    let position = store.checkpoint_positions().unwrap()[8].clone();
+    let (_, whole) = store.read_checkpoint(&position).unwrap().unwrap();
+    let chunks = chunks_of(&store, &position).len();
+    assert!(chunks > 3);
+    assert!(!whole.expiries.is_empty());
+    for cut in [0, 1, chunks / 2, chunks - 1, chunks] {
+        let (joined, beside) = store.read_checkpoint_in_parts(&position, cut).unwrap();
+        assert_eq!(joined, whole, "cut at {cut} of {chunks}");
+        assert_eq!(beside, whole);
+    }
+}
