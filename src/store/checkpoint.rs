@@ -1111,6 +1111,19 @@ impl Store {
         )))
     }
 
+    /// The layout of the checkpoint at `position`, which must be of this
+    /// version (for tests).
+    #[cfg(test)]
+    fn layout_at(&self, position: &[u8]) -> Result<Layout> {
+        let bytes = self
+            .checkpoints
+            .get(header_key(position))
+            .map_err(|e| self.storage(e))?
+            .ok_or_else(|| damaged("no checkpoint there"))?;
+        let (_, layout) = decode_header(&bytes)?.ok_or_else(|| damaged("an earlier layout"))?;
+        Ok(layout)
+    }
+
     /// The checkpoint at `position` decoded in two parts, its chunks cut
     /// at `cut`, and joined; and decoded by [`Store::checkpoint_body_beside`]
     /// (for tests).
@@ -1120,12 +1133,7 @@ impl Store {
         position: &[u8],
         cut: usize,
     ) -> Result<(Resume, Resume)> {
-        let bytes = self
-            .checkpoints
-            .get(header_key(position))
-            .map_err(|e| self.storage(e))?
-            .ok_or_else(|| damaged("no checkpoint there"))?;
-        let (_, layout) = decode_header(&bytes)?.ok_or_else(|| damaged("an earlier layout"))?;
+        let layout = self.layout_at(position)?;
         let mut chunks = self.checkpoint_chunks(position, layout)?;
         let second = BodyChunks {
             chunks: chunks.chunks.split_off(cut),
@@ -1173,12 +1181,7 @@ impl Store {
         position: &[u8],
         entities: &[String],
     ) -> Result<Resume> {
-        let bytes = self
-            .checkpoints
-            .get(header_key(position))
-            .map_err(|e| self.storage(e))?
-            .ok_or_else(|| damaged("no checkpoint there"))?;
-        let (_, layout) = decode_header(&bytes)?.ok_or_else(|| damaged("an earlier layout"))?;
+        let layout = self.layout_at(position)?;
         self.checkpoint_body(position, layout, Some(entities))
     }
 
