@@ -303,20 +303,22 @@ impl State {
         self.slots.insert(key, slot);
     }
 
-    /// Takes in every slot of `other`, whose entities this state has none of
-    /// (a slot of both would be `other`'s).
-    pub(crate) fn absorb(&mut self, other: State) {
+    /// Takes in every slot of `other`, whose entities this state should have
+    /// none of; returns how many slots both held (`other`'s are kept).
+    pub(crate) fn absorb(&mut self, other: State) -> usize {
         let State {
             entities,
             attrs,
             slots,
         } = other;
         self.slots.reserve(slots.len());
+        let mut both = 0;
         for (key, slot) in slots {
             let (entity, attr) = numbers(key);
             let key = self.number(entities.name(entity), attrs.name(attr));
-            self.slots.insert(key, slot);
+            both += usize::from(self.slots.insert(key, slot).is_some());
         }
+        both
     }
 
     /// The number of `entity`, numbering it if it is new: for putting
@@ -611,6 +613,39 @@ mod tests {
 
     fn at(events: &[Event], date: &str) -> State {
         replay(events, AsOf::new(w(date)))
+    }
+
+    /// A state absorbed into another gives the state of both, whatever
+    /// order its names were numbered in, and counts the slots both held.
+    #[test]
+    fn an_absorbed_state_joins_the_other_and_counts_what_both_held() {
+        let events = [
+            event(
+                "a",
+                "2020",
+                vec![("x.v", set(Value::Int(1))), ("y.s", add(r("p")))],
+            ),
+            event(
+                "b",
+                "2021",
+                vec![("z.v", set(Value::Int(2))), ("y.s", add(r("q")))],
+            ),
+        ];
+        let whole = at(&events, "2030");
+        let mut first = at(&events[..1], "2030");
+        let mut second = at(&events[1..], "2030");
+        second.put_slot("w", "v", whole.get("x", "v").unwrap().clone());
+        first.put_slot("w", "v", whole.get("x", "v").unwrap().clone());
+        // Both hold y.s (with different members) and w.v.
+        assert_eq!(first.absorb(second), 2);
+        let mut expected = whole.clone();
+        expected.put_slot("w", "v", whole.get("x", "v").unwrap().clone());
+        expected.put_slot(
+            "y",
+            "s",
+            at(&events[1..], "2030").get("y", "s").unwrap().clone(),
+        );
+        assert_eq!(first, expected);
     }
 
     #[test]

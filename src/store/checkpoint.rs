@@ -498,8 +498,6 @@ enum Wanted<'a> {
     Entity(&'a str),
 }
 
-/// Decodes the `wanted` entities of a checkpoint chunk (decompressed) into
-/// `state` and their pending expiries into `expiries`.
 /// The chunks of a checkpoint's body, each with its key (whose end, from
 /// `name_at`, names the chunk's first entity).
 struct BodyChunks {
@@ -511,6 +509,9 @@ struct BodyChunks {
 struct Part {
     state: State,
     expiries: Vec<Expiry>,
+    /// Attributes that two parts both held: chunks hold disjoint runs of
+    /// entities, so any is damage.
+    overlaps: usize,
 }
 
 impl BodyChunks {
@@ -524,21 +525,34 @@ impl BodyChunks {
     /// Decodes the chunks this thread claims from `next` (the index of the
     /// next chunk no thread has claimed) until none is left.
     fn decode(&self, next: &AtomicUsize, capacity: usize) -> Result<Part> {
+        self.decode_until(next, self.chunks.len(), capacity)
+    }
+
+    /// Like [`BodyChunks::decode`], claiming no chunk from `end` on. A
+    /// chunk that does not decode leaves the others to no thread.
+    fn decode_until(&self, next: &AtomicUsize, end: usize, capacity: usize) -> Result<Part> {
         let corrupt = |m: String| damaged(format!("a checkpoint: {m}"));
         let first = |n: usize| self.chunks.get(n).map(|(key, _)| &key[self.name_at..]);
         let mut part = Part {
             state: State::with_capacity(capacity),
             expiries: Vec::new(),
+            overlaps: 0,
         };
         loop {
             let n = next.fetch_add(1, Ordering::Relaxed);
-            let Some((_, chunk)) = self.chunks.get(n) else {
+            let Some((_, chunk)) = self.chunks[..end].get(n) else {
                 return Ok(part);
             };
             let wanted = Wanted::Between(first(n).unwrap_or_default(), first(n + 1));
-            let bytes = compress::open(chunk.clone(), DECODE_LIMIT)
-                .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
-            decode_chunk(&bytes, wanted, &mut part.state, &mut part.expiries).map_err(corrupt)?;
+            let decoded = compress::open(chunk.clone(), DECODE_LIMIT)
+                .ok_or_else(|| "a chunk does not decompress".to_string())
+                .and_then(|bytes| {
+                    decode_chunk(&bytes, wanted, &mut part.state, &mut part.expiries)
+                });
+            if let Err(e) = decoded {
+                next.fetch_max(self.chunks.len(), Ordering::Relaxed);
+                return Err(corrupt(e));
+            }
         }
     }
 }
@@ -547,13 +561,15 @@ impl Part {
     /// Takes in what another thread decoded of the same body (other
     /// entities: chunks hold disjoint runs of them).
     fn join(&mut self, other: Part) {
-        self.state.absorb(other.state);
+        self.overlaps += other.overlaps + self.state.absorb(other.state);
         self.expiries.extend(other.expiries);
     }
 
     /// The whole body, once every chunk is in, checked against its header.
     fn finish(mut self, layout: Layout) -> Result<Resume> {
-        if u32::try_from(self.state.attributes()).unwrap_or(u32::MAX) != layout.slots {
+        if self.overlaps > 0
+            || u32::try_from(self.state.attributes()).unwrap_or(u32::MAX) != layout.slots
+        {
             return Err(damaged(
                 "a checkpoint: its header does not match its chunks".to_string(),
             ));
@@ -566,6 +582,8 @@ impl Part {
     }
 }
 
+/// Decodes the `wanted` entities of a checkpoint chunk (decompressed) into
+/// `state` and their pending expiries into `expiries`.
 fn decode_chunk(
     chunk: &[u8],
     wanted: Wanted<'_>,
@@ -649,11 +667,10 @@ fn decode_entity(
                     .collect::<std::result::Result<_, _>>()?,
             )
         } else {
-            let fact = slot
-                .facts
-                .into_iter()
-                .next()
-                .ok_or("a checkpoint holds an empty attribute")?;
+            let mut facts = slot.facts.into_iter();
+            let (Some(fact), None) = (facts.next(), facts.next()) else {
+                return Err("a single-valued attribute holds no value, or several".into());
+            };
             let (value, provenance) = fact_of(fact)?;
             Slot::One(value, provenance)
         };
@@ -835,37 +852,32 @@ impl Store {
         layout: Layout,
         entities: Option<&[String]>,
     ) -> Result<Resume> {
+        let Some(entities) = entities else {
+            let chunks = self.checkpoint_chunks(position, layout)?;
+            let part = chunks.decode(&AtomicUsize::new(0), chunks.capacity(layout))?;
+            return part.finish(layout);
+        };
         let corrupt = |m: String| damaged(format!("a checkpoint: {m}"));
-        let mut state;
+        let mut state = State::new();
         let mut expiries = Vec::new();
-        match entities {
-            None => {
-                let chunks = self.checkpoint_chunks(position, layout)?;
-                let part = chunks.decode(&AtomicUsize::new(0), chunks.capacity(layout))?;
-                return part.finish(layout);
+        for (i, entity) in entities.iter().enumerate() {
+            if entities[..i].contains(entity) {
+                continue;
             }
-            Some(entities) => {
-                state = State::new();
-                for (i, entity) in entities.iter().enumerate() {
-                    if entities[..i].contains(entity) {
-                        continue;
-                    }
-                    // The last chunk that starts at or before the entity.
-                    let last = chunk_key(position, entity.as_bytes());
-                    let Some(entry) = self
-                        .checkpoints
-                        .range(chunk_key(position, b"")..=last)
-                        .next_back()
-                    else {
-                        return Err(damaged("a checkpoint is missing its first chunk"));
-                    };
-                    let (_, chunk) = entry.map_err(|e| self.storage(e))?;
-                    let bytes = compress::open(chunk, DECODE_LIMIT)
-                        .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
-                    decode_chunk(&bytes, Wanted::Entity(entity), &mut state, &mut expiries)
-                        .map_err(corrupt)?;
-                }
-            }
+            // The last chunk that starts at or before the entity.
+            let last = chunk_key(position, entity.as_bytes());
+            let Some(entry) = self
+                .checkpoints
+                .range(chunk_key(position, b"")..=last)
+                .next_back()
+            else {
+                return Err(damaged("a checkpoint is missing its first chunk"));
+            };
+            let (_, chunk) = entry.map_err(|e| self.storage(e))?;
+            let bytes = compress::open(chunk, DECODE_LIMIT)
+                .ok_or_else(|| corrupt("a chunk does not decompress".into()))?;
+            decode_chunk(&bytes, Wanted::Entity(entity), &mut state, &mut expiries)
+                .map_err(corrupt)?;
         }
         expiries.sort();
         Ok(Resume { state, expiries })
@@ -920,7 +932,14 @@ impl Store {
                 return (self.checkpoint_body(position, layout, None), beside);
             };
             // The chunks still left, once the other thread has listed them.
-            let helped = listed.get().map(|chunks| chunks.decode(&next, 0));
+            let helped = listed.get().map(|chunks: &BodyChunks| {
+                let left = chunks
+                    .chunks
+                    .len()
+                    .saturating_sub(next.load(Ordering::Relaxed));
+                let share = chunks.capacity(layout) * left / chunks.chunks.len().max(1);
+                chunks.decode(&next, share)
+            });
             let decoded = decoding
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -972,7 +991,8 @@ impl Store {
     /// The nearest checkpoint that may serve `query` in a snapshot at
     /// `head`: its position, its state (whole, or only about `entities`),
     /// and what `alongside` gave for that position. For the whole state,
-    /// `alongside` runs while another thread decodes the checkpoint.
+    /// `alongside` runs while another thread decodes the checkpoint, and
+    /// this one then helps decode what is left.
     pub(super) fn checkpoint_for<T>(
         &self,
         query: AsOf,
@@ -1134,13 +1154,9 @@ impl Store {
         cut: usize,
     ) -> Result<(Resume, Resume)> {
         let layout = self.layout_at(position)?;
-        let mut chunks = self.checkpoint_chunks(position, layout)?;
-        let second = BodyChunks {
-            chunks: chunks.chunks.split_off(cut),
-            name_at: chunks.name_at,
-        };
-        let mut part = chunks.decode(&AtomicUsize::new(0), 0)?;
-        part.join(second.decode(&AtomicUsize::new(0), 0)?);
+        let chunks = self.checkpoint_chunks(position, layout)?;
+        let mut part = chunks.decode_until(&AtomicUsize::new(0), cut, 0)?;
+        part.join(chunks.decode(&AtomicUsize::new(cut), 0)?);
         let (beside, ()) = self.checkpoint_body_beside(position, layout, || ());
         Ok((part.finish(layout)?, beside?))
     }
