@@ -626,7 +626,7 @@ pub struct BatchCheck {
 
 /// An attribute's kind, and the event of the batch that fixed it (`None`:
 /// the store had it).
-type KnownKind = (AttrKind, Option<Box<str>>);
+type KnownKind = (AttrKind, Option<CompactString>);
 
 impl BatchCheck {
     pub fn new() -> BatchCheck {
@@ -682,7 +682,7 @@ impl BatchCheck {
                         Some(stored) => (stored, None),
                         None => {
                             first_uses.push(i);
-                            (kind, Some(event.id.as_str().into()))
+                            (kind, Some(event.id.clone()))
                         }
                     };
                     self.kinds.entry(attr).or_insert(known)

@@ -196,15 +196,10 @@ impl State {
     /// holds for certain keeps the certain provenance, and unsetting or
     /// removing a fact keeps it, flagged uncertain, since it may still hold.
     pub fn apply(&mut self, event: &Event, uncertain: bool) {
-        // The id, made once and copied into every fact this event sets or
-        // adds (held inline when short, as ids usually are).
-        let mut id: Option<CompactString> = None;
         for change in &event.changes {
             let key = self.number(&change.entity, &change.attr);
-            let mut provenance = |until: Option<When>| Provenance {
-                event: id
-                    .get_or_insert_with(|| CompactString::from(event.id.as_str()))
-                    .clone(),
+            let provenance = |until: Option<When>| Provenance {
+                event: event.id.clone(),
                 since: event.at,
                 uncertain,
                 until,

@@ -205,7 +205,7 @@ pub fn read_json_lines<E: From<Error>>(
 /// `prepare`s each chunk, while `take` works on the chunk before: reading
 /// and writing a large import overlap. Chunks are taken in order; the first
 /// error in the input's order is returned (a line that does not parse, a
-/// chunk that `prepare` or `take` refuses), and nothing after it is read.
+/// chunk that `take` refuses), and reading stops soon after it.
 ///
 /// Each prepared chunk goes back to the reading thread to be freed there,
 /// where its memory came from: freeing a chunk's thousands of strings is
@@ -214,35 +214,28 @@ pub fn read_json_lines_in_background<T: Send, E: From<Error> + Send>(
     reader: impl std::io::BufRead + Send,
     file: &str,
     chunk: usize,
-    mut prepare: impl FnMut(Validated) -> Result<T, E> + Send,
+    mut prepare: impl FnMut(Validated) -> T + Send,
     mut take: impl FnMut(&mut T) -> Result<(), E>,
 ) -> Result<(), E> {
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<T, E>>(1);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<T>(1);
         let (give_back, taken) = std::sync::mpsc::channel::<T>();
         let parser = scope.spawn(move || {
-            // Stops reading: `take` failed (the receiver is gone) or
-            // `prepare` did (its error is sent); either way, what the
-            // receiver reports stands.
-            let stop = || Error::Usage(String::new());
             read_json_lines::<Error>(reader, file, chunk, |events| {
                 taken.try_iter().for_each(drop);
-                let prepared = prepare(events);
-                let failed = prepared.is_err();
-                sender.send(prepared).map_err(|_| stop())?;
-                if failed { Err(stop()) } else { Ok(()) }
+                // The receiver is gone only when `take` failed: stop reading
+                // (what the receiver reports stands).
+                sender
+                    .send(prepare(events))
+                    .map_err(|_| Error::Usage(String::new()))
             })
         });
         let mut result = Ok(());
-        for prepared in receiver.iter() {
-            let taken = prepared.and_then(|mut prepared| {
-                let taken = take(&mut prepared);
-                // Once the parser is done, what it has not freed is freed here.
-                let _ = give_back.send(prepared);
-                taken
-            });
-            if taken.is_err() {
-                result = taken;
+        for mut prepared in receiver.iter() {
+            result = take(&mut prepared);
+            // Once the parser is done, what it has not freed is freed here.
+            let _ = give_back.send(prepared);
+            if result.is_err() {
                 break;
             }
         }
@@ -263,13 +256,7 @@ pub fn write_json_lines(
     writer: &mut Writer<'_>,
 ) -> Result<(), Error> {
     writer.push_checked_elsewhere(|checks, stage| {
-        read_json_lines_in_background(
-            reader,
-            file,
-            chunk,
-            |events| Ok(checks.check(events)),
-            stage,
-        )
+        read_json_lines_in_background(reader, file, chunk, |events| checks.check(events), stage)
     })
 }
 
@@ -1217,53 +1204,34 @@ title = "Second"
         assert_eq!(taken, 6);
     }
 
-    /// A chunk that `prepare` refuses is reported once the chunks before it
-    /// were taken, unless taking one of those failed first.
+    /// A chunk that `take` refuses after others were taken is the error
+    /// reported, and no chunk after it is taken.
     #[test]
-    fn json_lines_in_background_report_the_first_failure_in_order() {
+    fn json_lines_in_background_stop_at_a_chunk_refused_later() {
         let text: String = (0..10).map(json_line_of).collect();
-        let refuse_third = |chunk: Validated| match chunk[0].event.id.as_str() {
-            "e6" => Err(Error::Usage("the third chunk is refused".into())),
-            _ => ids(chunk),
-        };
         let mut taken = Vec::new();
-        let failed = read_json_lines_in_background::<_, Error>(
-            text.as_bytes(),
-            "f",
-            3,
-            refuse_third,
-            |chunk| {
-                taken.extend(chunk.iter().cloned());
-                Ok(())
-            },
-        );
-        assert_eq!(
-            failed.unwrap_err().to_string(),
-            "the third chunk is refused"
-        );
-        assert_eq!(taken, ["e0", "e1", "e2", "e3", "e4", "e5"]);
-
-        let failed = read_json_lines_in_background::<_, Error>(
-            text.as_bytes(),
-            "f",
-            3,
-            refuse_third,
-            |chunk| match chunk[0].as_str() {
-                "e3" => Err(Error::Usage("the second chunk is refused".into())),
-                _ => Ok(()),
-            },
-        );
+        let failed =
+            read_json_lines_in_background::<_, Error>(text.as_bytes(), "f", 3, ids, |chunk| {
+                match chunk[0].as_str() {
+                    "e3" => Err(Error::Usage("the second chunk is refused".into())),
+                    _ => {
+                        taken.extend(chunk.iter().cloned());
+                        Ok(())
+                    }
+                }
+            });
         assert_eq!(
             failed.unwrap_err().to_string(),
             "the second chunk is refused"
         );
+        assert_eq!(taken, ["e0", "e1", "e2"]);
     }
 
     fn json_line_of(i: usize) -> String {
         format!("{{\"id\": \"e{i}\", \"at\": \"2020\", \"title\": \"t\"}}\n")
     }
 
-    fn ids(chunk: Validated) -> Result<Vec<String>, Error> {
-        Ok(chunk.iter().map(|l| l.event.id.to_string()).collect())
+    fn ids(chunk: Validated) -> Vec<String> {
+        chunk.iter().map(|l| l.event.id.to_string()).collect()
     }
 }

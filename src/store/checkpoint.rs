@@ -41,7 +41,6 @@
 //! and body in one value under the bare position, version 2 split one body
 //! into 64 KiB parts under `p ‖ position ‖ part u32 BE`.
 
-use compact_str::CompactString;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -567,11 +566,12 @@ impl Part {
 
     /// The whole body, once every chunk is in, checked against its header.
     fn finish(mut self, layout: Layout) -> Result<Resume> {
-        if self.overlaps > 0
-            || u32::try_from(self.state.attributes()).unwrap_or(u32::MAX) != layout.slots
-        {
+        if self.overlaps > 0 {
+            return Err(damaged("a checkpoint: two of its chunks hold one entity"));
+        }
+        if u32::try_from(self.state.attributes()).unwrap_or(u32::MAX) != layout.slots {
             return Err(damaged(
-                "a checkpoint: its header does not match its chunks".to_string(),
+                "a checkpoint: its header does not match its chunks",
             ));
         }
         self.expiries.sort();
@@ -618,7 +618,7 @@ fn decode_chunk(
 
 /// Decodes one entity's part of a body into `state` and `expiries`. Strings
 /// are borrowed from `bytes` while decoding and copied once into the state;
-/// each event id is made once and copied into every fact it gave.
+/// an event id is held inline in each fact when short.
 fn decode_entity(
     bytes: &[u8],
     entity: &str,
@@ -639,16 +639,10 @@ fn decode_entity(
         name if name == entity => Ok(()),
         _ => Err("a chunk files facts under another entity"),
     };
-    let mut ids: Vec<Option<CompactString>> = vec![None; strings.len()];
     let when = |w: WhenV1| When::try_from(w);
-    let mut fact_of = |fact: FactV1<&str>| -> std::result::Result<_, String> {
-        let event = ids
-            .get_mut(fact.event as usize)
-            .ok_or("a checkpoint names an unknown string")?
-            .get_or_insert_with(|| CompactString::from(strings[fact.event as usize]))
-            .clone();
+    let fact_of = |fact: FactV1<&str>| -> std::result::Result<_, String> {
         let provenance = Provenance {
-            event,
+            event: string(fact.event)?.into(),
             since: when(fact.since)?,
             uncertain: false,
             until: fact.until.map(when).transpose()?,
@@ -663,7 +657,7 @@ fn decode_entity(
             Slot::Many(
                 slot.facts
                     .into_iter()
-                    .map(&mut fact_of)
+                    .map(fact_of)
                     .collect::<std::result::Result<_, _>>()?,
             )
         } else {
@@ -728,7 +722,7 @@ impl Placement {
         let year = year_of(start);
         let begins = self.year.is_some_and(|last| year > last);
         self.year = Some(year);
-        let due = begins && self.since > 0 && self.since >= self.every / 2;
+        let due = begins && self.since >= (self.every / 2).max(1);
         if due {
             self.since = 0;
         }
@@ -748,7 +742,7 @@ impl Placement {
 
 /// The year a position's interval starts in.
 fn year_of(start: i64) -> i32 {
-    chrono::DateTime::from_timestamp(start, 0).map_or(i32::MAX, |t| chrono::Datelike::year(&t))
+    When::from_parts(start, crate::when::Precision::Instant).map_or(i32::MAX, When::year)
 }
 
 /// The question a checkpoint is built for: every event certain.
@@ -1144,21 +1138,28 @@ impl Store {
         Ok(layout)
     }
 
-    /// The checkpoint at `position` decoded in two parts, its chunks cut
-    /// at `cut`, and joined; and decoded by [`Store::checkpoint_body_beside`]
-    /// (for tests).
+    /// The checkpoint at `position` decoded in two parts, its chunks before
+    /// `first_end` and those from `second_start` on, joined (for tests).
     #[cfg(test)]
     pub(super) fn read_checkpoint_in_parts(
         &self,
         position: &[u8],
-        cut: usize,
-    ) -> Result<(Resume, Resume)> {
+        first_end: usize,
+        second_start: usize,
+    ) -> Result<Resume> {
         let layout = self.layout_at(position)?;
         let chunks = self.checkpoint_chunks(position, layout)?;
-        let mut part = chunks.decode_until(&AtomicUsize::new(0), cut, 0)?;
-        part.join(chunks.decode(&AtomicUsize::new(cut), 0)?);
-        let (beside, ()) = self.checkpoint_body_beside(position, layout, || ());
-        Ok((part.finish(layout)?, beside?))
+        let mut part = chunks.decode_until(&AtomicUsize::new(0), first_end, 0)?;
+        part.join(chunks.decode(&AtomicUsize::new(second_start), 0)?);
+        part.finish(layout)
+    }
+
+    /// The checkpoint at `position` as a whole-state query decodes it, by
+    /// two threads (for tests).
+    #[cfg(test)]
+    pub(super) fn read_checkpoint_beside(&self, position: &[u8]) -> Result<Resume> {
+        let layout = self.layout_at(position)?;
+        self.checkpoint_body_beside(position, layout, || ()).0
     }
 
     /// Replaces the checkpoint at `position` (for tests).

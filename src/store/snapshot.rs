@@ -498,8 +498,8 @@ impl<'s> Snapshot<'s> {
             return Ok(state);
         }
         // The events since the checkpoint are read while it decodes, up to
-        // one and a half intervals' worth (the farthest checkpoints are
-        // placed apart but for a backdated write's gaps), so that their
+        // one and a half intervals' worth (the most checkpoints are placed
+        // apart, unless a backdated write removed some), so that their
         // memory stays bounded; any after stream in later.
         let every = self.store.checkpoint_interval();
         let ahead = every.saturating_add(every / 2).max(1);

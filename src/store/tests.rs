@@ -1679,16 +1679,23 @@ fn a_batch_whose_push_failed_takes_nothing_more_and_cannot_commit() {
     // "a" is stored: append refuses it.
     let err = writer.push(&[event("a", "2022", &[("z.v", set(2))])]);
     assert!(matches!(err, Err(Error::DuplicateId { .. })), "{err:?}");
-    let later = writer.push(&[event("c", "2023", &[("z.v", set(3))])]);
-    let message = later.unwrap_err().to_string();
-    assert!(message.contains("failed earlier"), "{message}");
-    assert!(message.contains("\"a\" is already stored"), "{message}");
-    let commit = writer.commit().unwrap_err().to_string();
-    assert!(commit.contains("failed earlier"), "{commit}");
     // Nothing of the batch is stored, "b" included.
-    assert_eq!(store.head().unwrap().seq, 1);
-    assert!(store.latest().unwrap().find("b").unwrap().is_none());
+    assert_batch_refused(writer, &store, "\"a\" is already stored", 1, "b");
     store.verify().unwrap().unwrap();
+}
+
+/// After a failed push, `writer` refuses more events and its commit, both
+/// naming `why`, and nothing of the batch is stored: the head is still
+/// `head`, and there is no event `absent`.
+fn assert_batch_refused(mut writer: Writer<'_>, store: &Store, why: &str, head: u64, absent: &str) {
+    let later = writer.push(&[event("later", "2030", &[])]).unwrap_err();
+    let commit = writer.commit().unwrap_err();
+    for refused in [later.to_string(), commit.to_string()] {
+        assert!(refused.contains("failed earlier"), "{refused}");
+        assert!(refused.contains(why), "{refused}");
+    }
+    assert_eq!(store.head().unwrap().seq, head);
+    assert!(store.latest().unwrap().find(absent).unwrap().is_none());
 }
 
 #[test]
@@ -1858,12 +1865,7 @@ fn a_chunk_refused_on_another_thread_fails_the_whole_batch() {
         let err = crate::formats::input::write_json_lines(lines.as_bytes(), "t", 2, &mut writer)
             .unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
-        let later = writer.push(&[event("e", "2023", &[])]).unwrap_err();
-        assert!(later.to_string().contains("failed earlier"), "{later}");
-        let commit = writer.commit().unwrap_err();
-        assert!(commit.to_string().contains(expected), "{commit}");
-        assert_eq!(store.head().unwrap().seq, 1);
-        assert!(store.latest().unwrap().find("b").unwrap().is_none());
+        assert_batch_refused(writer, &store, expected, 1, "b");
     }
     store.verify().unwrap().unwrap();
 }
@@ -2091,8 +2093,23 @@ fn a_checkpoint_decoded_in_two_parts_is_the_one_checkpoint() {
     assert!(chunks > 3);
     assert!(!whole.expiries.is_empty());
     for cut in [0, 1, chunks / 2, chunks - 1, chunks] {
-        let (joined, beside) = store.read_checkpoint_in_parts(&position, cut).unwrap();
+        let joined = store.read_checkpoint_in_parts(&position, cut, cut).unwrap();
         assert_eq!(joined, whole, "cut at {cut} of {chunks}");
-        assert_eq!(beside, whole);
     }
+    assert_eq!(store.read_checkpoint_beside(&position).unwrap(), whole);
+    // A chunk in both parts (as if two chunks held one entity) is damage.
+    let err = store
+        .read_checkpoint_in_parts(&position, chunks / 2 + 1, chunks / 2)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("two of its chunks hold one entity"), "{err}");
+    // A chunk in neither is too.
+    let err = store
+        .read_checkpoint_in_parts(&position, chunks / 2, chunks / 2 + 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("its header does not match its chunks"),
+        "{err}"
+    );
 }

@@ -99,6 +99,7 @@ pub struct Checked {
 /// it are staged first, so that an error they meet while staged (such as a
 /// record that does not continue a restored chain) is the one reported, as
 /// the first in the input's order.
+#[derive(Default)]
 struct Verdicts {
     kept: Vec<Option<Vec<usize>>>,
     failure: Option<Error>,
@@ -121,9 +122,7 @@ impl BatchChecks<'_> {
     fn verdicts(&mut self, chunk: &[Located], validated: bool) -> Verdicts {
         let mut kept = Vec::with_capacity(chunk.len());
         let failure = match &self.failed {
-            Some(why) => Some(Error::Usage(format!(
-                "the batch failed a check earlier and takes nothing more ({why})"
-            ))),
+            Some(why) => Some(failed_earlier(why)),
             None => self.check_each(chunk, validated, &mut kept).err(),
         };
         if let Some(e) = &failure {
@@ -408,11 +407,7 @@ impl<'s> Writer<'s> {
                 )))
             } else {
                 staged += 1;
-                let verdicts = Verdicts {
-                    kept: std::mem::take(&mut checked.verdicts.kept),
-                    failure: checked.verdicts.failure.take(),
-                };
-                self.stage_verdicts(&checked.events, verdicts)
+                self.stage_verdicts(&checked.events, std::mem::take(&mut checked.verdicts))
             };
             if let Err(e) = &result {
                 stage_failed = Some(e.to_string());
