@@ -819,6 +819,17 @@ impl Store {
         })
     }
 
+    /// Whether a checkpoint lies among the events that start before `end`
+    /// (whether or not it may serve a question): about an interval of
+    /// events or more lies before it.
+    pub(super) fn checkpoint_before(&self, end: i64) -> Result<bool> {
+        let before = header_key(&keys::time(end, 0));
+        Ok(self
+            .stored_headers()?
+            .first()
+            .is_some_and(|(key, _)| key[..] < before[..]))
+    }
+
     /// Forgets the kept checkpoint headers: the tree was written.
     pub(super) fn forget_checkpoint_headers(&self) {
         self.checkpoint_headers.forget();

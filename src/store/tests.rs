@@ -906,17 +906,8 @@ fn every_checkpoint(store: &Store) -> Vec<(Vec<u8>, checkpoint::Header, Resume)>
 
 #[test]
 fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
-    use crate::generate::{Plan, generate};
     for (seed, every, runs) in [(1, 37, 1), (2, 100, 3), (3, 1, 2), (4, 250, 4)] {
-        let mut batch: Vec<Located> = generate(Plan {
-            events: 700,
-            entities: 30,
-            years: 6,
-            seed,
-        })
-        .enumerate()
-        .map(|(i, e)| event_from(e, i))
-        .collect();
+        let mut batch = generated(700, seed);
         // Events that change nothing (the log has their dates), one of them
         // the last record, and one before every other.
         batch.push(event("quiet-late", "2009", &[]));
@@ -957,6 +948,61 @@ fn checkpoints_built_entity_by_entity_are_those_of_a_replay_in_date_order() {
     assert_eq!(checkpoints.len(), 2);
     assert_eq!(checkpoints[1].0, keys::time(w("2003").start(), 2).to_vec());
     assert_eq!(checkpoints[1].2.expiries.len(), 1);
+}
+
+#[test]
+fn a_replay_entity_by_entity_is_the_replay_in_date_order() {
+    use crate::known_at::KnownAt;
+    for seed in 1..=3 {
+        let (_dir, store) = fresh();
+        store.set_checkpoint_interval(0);
+        let mut events = generated(900, seed);
+        events.push(event("quiet", "2003", &[]));
+        assert!(events.iter().any(|l| !l.event.corrects.is_empty()));
+        // Three batches, so that earlier heads know fewer records and
+        // fewer corrections.
+        let later = events.split_off(600);
+        append(&store, &events[..300]);
+        append(&store, &events[300..]);
+        append(&store, &later);
+        assert!(store.entity_runs(2).unwrap().len() > 1);
+        let heads = [None, Some(KnownAt::seq(450)), Some(KnownAt::seq(250))];
+        for known_at in &heads {
+            let snapshot = store.snapshot(known_at.as_ref()).unwrap();
+            for date in [
+                "1998",
+                "2000-02",
+                "2001-06-15",
+                "2002",
+                "2003-11",
+                "2005-01-02",
+                "9999",
+            ] {
+                for query in [AsOf::new(w(date)), AsOf::strict(w(date))] {
+                    let by_entity = snapshot.state_by_entity(query).unwrap().unwrap();
+                    let by_date = snapshot.state_in_date_order(query).unwrap();
+                    assert_eq!(by_entity, by_date, "seed {seed}, {query:?}, {known_at:?}");
+                    assert_eq!(snapshot.state(query, &[]).unwrap(), by_date);
+                }
+            }
+        }
+        // Something to compare: uncertain facts, and facts an `until` ended.
+        let snapshot = store.latest().unwrap();
+        let mid = snapshot.state_from_start(AsOf::new(w("2002-06"))).unwrap();
+        assert!(mid.facts().any(|f| f.provenance.uncertain));
+        let end = snapshot.state_from_start(AsOf::new(w("9999"))).unwrap();
+        assert!(end.len() > 30);
+        // An element as store format 1 wrote it (no changes): the replay
+        // goes by date through the log instead.
+        tamper::downgrade_entity_element(&store, 10);
+        let snapshot = store.latest().unwrap();
+        let query = AsOf::new(w("2004"));
+        assert!(snapshot.state_by_entity(query).unwrap().is_none());
+        assert_eq!(
+            snapshot.state_from_start(query).unwrap(),
+            snapshot.state_in_date_order(query).unwrap()
+        );
+    }
 }
 
 /// Builds the checkpoints of a store holding `batch` entity by entity (in
@@ -1007,6 +1053,21 @@ fn built_both_ways(
     std::mem::take(by_entity)
 }
 
+/// A generated timeline of `events` events about 30 entities over six
+/// years.
+fn generated(events: usize, seed: u64) -> Vec<Located> {
+    use crate::generate::{Plan, generate};
+    generate(Plan {
+        events,
+        entities: 30,
+        years: 6,
+        seed,
+    })
+    .enumerate()
+    .map(|(i, e)| event_from(e, i))
+    .collect()
+}
+
 fn event_from(event: Event, i: usize) -> Located {
     Located::new(
         event,
@@ -1050,14 +1111,18 @@ fn reading_ahead_stops_with_its_reader_and_passes_on_its_errors() {
     let first = snapshot.read_ahead(None, None, |inputs| Ok(inputs.next().unwrap()?.1));
     assert_eq!(first.unwrap(), 1);
     // Record 3500 unreadable (and the others of its page): the whole state
-    // from the checkpoint at the end of 2007, and from the start (well past
-    // the reader's first batch), fail instead of leaving it out.
+    // from the checkpoint at the end of 2007, and from the start in date
+    // order (well past the reader's first batch), fail instead of leaving
+    // it out. (Entity by entity, the replay does not read the log.)
     let query = AsOf::new(w("2009-11-08"));
-    let expected = snapshot.state_from_start(query).unwrap();
+    let expected = snapshot.state_in_date_order(query).unwrap();
     assert_eq!(snapshot.state(query, &[]).unwrap(), expected);
     tamper::remove_record(&store, 3500);
     let snapshot = store.latest().unwrap();
-    for result in [snapshot.state(query, &[]), snapshot.state_from_start(query)] {
+    for result in [
+        snapshot.state(query, &[]),
+        snapshot.state_in_date_order(query),
+    ] {
         assert!(matches!(result, Err(Error::Corrupt(_))), "{result:?}");
     }
 }

@@ -1,0 +1,118 @@
+//! The whole state replayed from the first event entity by entity, through
+//! the entity index instead of the log.
+//!
+//! Replay order matters only within an entity: an event's changes, its
+//! `until` expiries and its certainty at the question touch the facts of
+//! the entities it changes and nothing else. The entity index holds each
+//! event's changes to each entity it changes, in (entity, replay order),
+//! so it can be read in the order it is stored, a page at a time, instead
+//! of fetching records from log pages in replay order, which is not the
+//! order they were written in. The index is cut into runs of whole
+//! entities, replayed side by side.
+
+use super::Snapshot;
+use crate::error::{Error, Result};
+use crate::state::{AsOf, Fed, Replay, State};
+use crate::store::keys;
+
+impl Snapshot<'_> {
+    /// The state at `query` replayed from the first event entity by
+    /// entity, or `None` if the entity index holds elements of store
+    /// format 1 (no changes: those events must be read from the log).
+    pub(in crate::store) fn state_by_entity(&self, query: AsOf) -> Result<Option<State>> {
+        let runs = self.store.entity_runs(2)?;
+        let parts: Vec<Result<Option<State>>> = std::thread::scope(|scope| {
+            let mut spawned = Vec::new();
+            let mut here = Vec::new();
+            for (from, to) in &runs {
+                let run = move || self.replay_entities(query, from, to.as_deref());
+                // The last run is replayed in this thread, the others in
+                // threads of their own (here too, if none can be had).
+                if spawned.len() + 1 == runs.len() {
+                    here.push(run());
+                } else {
+                    match std::thread::Builder::new().spawn_scoped(scope, run) {
+                        Ok(handle) => spawned.push(handle),
+                        Err(_) => here.push(run()),
+                    }
+                }
+            }
+            let mut parts: Vec<_> = spawned
+                .into_iter()
+                .map(|handle| {
+                    handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect();
+            parts.extend(here);
+            parts
+        });
+        let mut whole: Option<State> = None;
+        for part in parts {
+            let Some(part) = part? else {
+                return Ok(None);
+            };
+            match &mut whole {
+                None => whole = Some(part),
+                Some(whole) => {
+                    // Runs hold disjoint entities.
+                    whole.absorb(part);
+                }
+            }
+        }
+        Ok(Some(whole.unwrap_or_default()))
+    }
+
+    /// Replays the entities of the entity index from `from` up to `to`, or
+    /// `None` on an element of store format 1.
+    ///
+    /// One [`Replay`] serves them all: an entity's events come together, in
+    /// replay order, and an `until` of an entity already done that expires
+    /// while a later one is fed ends a fact no event will change again, as
+    /// it would have at the end. Once an event starts past the question,
+    /// the entity's later events do too: they are skipped, and where many
+    /// are left the range goes on from the next entity.
+    fn replay_entities(
+        &self,
+        query: AsOf,
+        from: &[u8],
+        to: Option<&[u8]>,
+    ) -> Result<Option<State>> {
+        // Elements of an entity past the question are skipped; after this
+        // many, the range starts again at the next entity instead.
+        const SKIPS: usize = 4;
+        let mut replay = Replay::new(query);
+        let mut from = from.to_vec();
+        let mut past: Vec<u8> = Vec::new();
+        'range: loop {
+            let mut skipped = 0;
+            for element in self.store.by_entity.range(&from, to) {
+                let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
+                let (entity, ..) = keys::decode_entity(&element)
+                    .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
+                if past == entity.as_bytes() {
+                    skipped += 1;
+                    if skipped == SKIPS {
+                        from = keys::after_entity(entity);
+                        continue 'range;
+                    }
+                    continue;
+                }
+                let event = match self.entity_changes(entity, &element)? {
+                    Some((_, Some(event))) => event,
+                    // Above the head, or corrected.
+                    None => continue,
+                    // Store format 1.
+                    Some((_, None)) => return Ok(None),
+                };
+                if replay.feed(&event) == Fed::Past {
+                    past.clear();
+                    past.extend_from_slice(entity.as_bytes());
+                    skipped = 0;
+                }
+            }
+            return Ok(Some(replay.finish()));
+        }
+    }
+}
