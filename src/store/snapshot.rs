@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use super::{Store, TimelineFilter, keys, record};
 use crate::diff::{Diff, FactChange};
 use crate::error::{Error, Result};
@@ -27,10 +29,10 @@ pub struct Snapshot<'s> {
 }
 
 /// Corrections: corrected seq → the seqs of the events that correct it, in
-/// ascending order.
+/// ascending order (looked up for every record a replay reads).
 #[derive(Debug, Default)]
 pub(super) struct Corrections {
-    map: BTreeMap<u64, Vec<u64>>,
+    map: FxHashMap<u64, Vec<u64>>,
     /// The highest correcting seq (0 if none).
     last_by: u64,
 }

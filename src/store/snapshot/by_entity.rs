@@ -8,10 +8,12 @@
 //! so it can be read in the order it is stored, a page at a time, instead
 //! of fetching records from log pages in replay order, which is not the
 //! order they were written in. The index is cut into runs of whole
-//! entities, replayed side by side.
+//! entities, which two threads take in turn.
 
 use super::Snapshot;
 use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::state::{AsOf, Fed, Replay, State};
 use crate::store::keys;
 
@@ -20,69 +22,59 @@ impl Snapshot<'_> {
     /// entity, or `None` if the entity index holds elements of store
     /// format 1 (no changes: those events must be read from the log).
     pub(in crate::store) fn state_by_entity(&self, query: AsOf) -> Result<Option<State>> {
-        let runs = self.store.entity_runs(2)?;
-        let parts: Vec<Result<Option<State>>> = std::thread::scope(|scope| {
-            let mut spawned = Vec::new();
-            let mut here = Vec::new();
-            for (from, to) in &runs {
-                let run = move || self.replay_entities(query, from, to.as_deref());
-                // The last run is replayed in this thread, the others in
-                // threads of their own (here too, if none can be had).
-                if spawned.len() + 1 == runs.len() {
-                    here.push(run());
-                } else {
-                    match std::thread::Builder::new().spawn_scoped(scope, run) {
-                        Ok(handle) => spawned.push(handle),
-                        Err(_) => here.push(run()),
-                    }
+        // More runs than threads, each thread taking the next run left, so
+        // that neither waits long for the other at the end.
+        const RUNS: usize = 16;
+        let runs = self.store.entity_runs(RUNS)?;
+        let next = AtomicUsize::new(0);
+        let work = || -> Result<Option<State>> {
+            let mut replay = Replay::new(query);
+            while let Some((from, to)) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                let replayed = self.replay_entities(&mut replay, from, to.as_deref());
+                if !matches!(replayed, Ok(true)) {
+                    // Nothing more to do for the other thread either.
+                    next.fetch_max(runs.len(), Ordering::Relaxed);
+                    return replayed.map(|_| None);
                 }
             }
-            let mut parts: Vec<_> = spawned
-                .into_iter()
-                .map(|handle| {
-                    handle
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect();
-            parts.extend(here);
-            parts
+            Ok(Some(replay.finish()))
+        };
+        let (ours, theirs) = std::thread::scope(|scope| {
+            let helper = std::thread::Builder::new().spawn_scoped(scope, work);
+            let ours = work();
+            let theirs = helper.ok().map(|helper| {
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            (ours, theirs)
         });
-        let mut whole: Option<State> = None;
-        for part in parts {
-            let Some(part) = part? else {
+        let Some(mut state) = ours? else {
+            return Ok(None);
+        };
+        if let Some(theirs) = theirs {
+            let Some(theirs) = theirs? else {
                 return Ok(None);
             };
-            match &mut whole {
-                None => whole = Some(part),
-                Some(whole) => {
-                    // Runs hold disjoint entities.
-                    whole.absorb(part);
-                }
-            }
+            // The two hold disjoint entities.
+            state.absorb(theirs);
         }
-        Ok(Some(whole.unwrap_or_default()))
+        Ok(Some(state))
     }
 
-    /// Replays the entities of the entity index from `from` up to `to`, or
-    /// `None` on an element of store format 1.
+    /// Feeds `replay` the events of the entities of the entity index from
+    /// `from` up to `to`; `false` on an element of store format 1.
     ///
-    /// One [`Replay`] serves them all: an entity's events come together, in
+    /// One [`Replay`] serves every entity: an entity's events come together, in
     /// replay order, and an `until` of an entity already done that expires
     /// while a later one is fed ends a fact no event will change again, as
     /// it would have at the end. Once an event starts past the question,
     /// the entity's later events do too: they are skipped, and where many
     /// are left the range goes on from the next entity.
-    fn replay_entities(
-        &self,
-        query: AsOf,
-        from: &[u8],
-        to: Option<&[u8]>,
-    ) -> Result<Option<State>> {
+    fn replay_entities(&self, replay: &mut Replay, from: &[u8], to: Option<&[u8]>) -> Result<bool> {
         // Elements of an entity past the question are skipped; after this
         // many, the range starts again at the next entity instead.
         const SKIPS: usize = 4;
-        let mut replay = Replay::new(query);
         let mut from = from.to_vec();
         let mut past: Vec<u8> = Vec::new();
         'range: loop {
@@ -104,7 +96,7 @@ impl Snapshot<'_> {
                     // Above the head, or corrected.
                     None => continue,
                     // Store format 1.
-                    Some((_, None)) => return Ok(None),
+                    Some((_, None)) => return Ok(false),
                 };
                 if replay.feed(&event) == Fed::Past {
                     past.clear();
@@ -112,7 +104,7 @@ impl Snapshot<'_> {
                     skipped = 0;
                 }
             }
-            return Ok(Some(replay.finish()));
+            return Ok(true);
         }
     }
 }
