@@ -112,14 +112,14 @@ struct Layout {
     slots: u32,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, bincode::BorrowDecode)]
 struct BodyV1<S> {
     strings: Vec<S>,
     slots: Vec<SlotV1<S>>,
     expiries: Vec<ExpiryV1<S>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, bincode::BorrowDecode)]
 struct SlotV1<S> {
     entity: u32,
     attr: u32,
@@ -127,7 +127,7 @@ struct SlotV1<S> {
     facts: Vec<FactV1<S>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, bincode::BorrowDecode)]
 struct FactV1<S> {
     value: ValueV1<S>,
     event: u32,
@@ -135,7 +135,7 @@ struct FactV1<S> {
     until: Option<WhenV1>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, bincode::BorrowDecode)]
 struct ExpiryV1<S> {
     end: i64,
     entity: u32,
@@ -626,7 +626,7 @@ fn decode_entity(
     expiries: &mut Vec<Expiry>,
 ) -> std::result::Result<(), String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, _): (BodyV1<&str>, usize) = bincode::serde::borrow_decode_from_slice(bytes, config)
+    let (body, _): (BodyV1<&str>, usize) = bincode::borrow_decode_from_slice(bytes, config)
         .map_err(|e| format!("checkpoint does not decode: {e}"))?;
     let strings = body.strings;
     let string = |i: u32| {

@@ -66,14 +66,6 @@ pub fn entity_prefix(entity: &str) -> Vec<u8> {
     key
 }
 
-/// The first key after every `by_entity` key of `entity` (and before
-/// those of any other entity that sorts after it).
-pub fn after_entity(entity: &str) -> Vec<u8> {
-    let mut key = entity_prefix(entity);
-    *key.last_mut().expect("the prefix ends in 0") = 1;
-    key
-}
-
 /// `by_entity` key: (entity, interval start, seq).
 pub fn entity(entity: &str, start: i64, seq: u64) -> Vec<u8> {
     let mut key = entity_prefix(entity);

@@ -1325,6 +1325,63 @@ fn entity_queries_start_from_the_chunks_of_a_checkpoint() {
     assert!(!facts(&before).is_empty());
 }
 
+/// Checkpoints are written through serde and read back by bincode's own
+/// decoder (faster): both must agree on every kind of value.
+#[test]
+fn a_checkpoint_reads_back_every_kind_of_value() {
+    use crate::state::{Expiry, Members, Provenance, Slot};
+    let (_dir, store) = checkpointed();
+    let position = store.checkpoint_positions().unwrap()[0].clone();
+    let (header, _) = store.read_checkpoint(&position).unwrap().unwrap();
+    let values = [
+        Value::Text("joint venture".into()),
+        Value::Int(-4),
+        Value::Float(1.5),
+        Value::Bool(true),
+        Value::Ref("openai".into()),
+        Value::Date(w("2025-01-21T10:00:00Z")),
+        Value::Amount {
+            amount: 5e11,
+            unit: "USD".into(),
+        },
+    ];
+    let provenance = |i: usize| Provenance {
+        event: format!("event-{i}").into(),
+        since: w("2024-06"),
+        uncertain: false,
+        until: i.is_multiple_of(2).then(|| w("2030")),
+    };
+    let mut resume = Resume {
+        state: State::new(),
+        expiries: Vec::new(),
+    };
+    let mut members = Members::new();
+    for (i, value) in values.iter().enumerate() {
+        let slot = Slot::One(value.clone(), provenance(i));
+        resume.state.put_slot("stargate", &format!("one-{i}"), slot);
+        members.insert(value.clone(), provenance(i));
+        resume.expiries.push(Expiry {
+            end: w("2030").end() + i as i64,
+            entity: "stargate".into(),
+            attr: "many".into(),
+            member: Some(value.clone()),
+        });
+    }
+    resume
+        .state
+        .put_slot("stargate", "many", Slot::Many(members));
+    resume.expiries.push(Expiry {
+        end: w("2031").end(),
+        entity: "stargate".into(),
+        attr: "one-0".into(),
+        member: None,
+    });
+    store.write_checkpoint(&position, header, &resume).unwrap();
+    let (_, read) = store.read_checkpoint(&position).unwrap().unwrap();
+    assert_eq!(read, resume);
+    assert_eq!(store.read_checkpoint_beside(&position).unwrap(), resume);
+}
+
 #[test]
 fn a_checkpoint_encoded_in_runs_side_by_side_reads_as_one() {
     let (_dir, store) = chunked();

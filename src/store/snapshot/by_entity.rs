@@ -86,7 +86,7 @@ impl Snapshot<'_> {
                 if past == entity.as_bytes() {
                     skipped += 1;
                     if skipped == SKIPS {
-                        from = keys::after_entity(entity);
+                        from = keys::prefix_end(&keys::entity_prefix(entity));
                         continue 'range;
                     }
                     continue;
