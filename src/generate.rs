@@ -205,25 +205,42 @@ mod tests {
         use crate::when::Precision::*;
         let years = share(&|e| e.at.precision() == Year);
         let months = share(&|e| e.at.precision() == Month);
+        let days = share(&|e| e.at.precision() == Day);
+        let instants = share(&|e| e.at.precision() == Instant);
         assert!((5..=15).contains(&years), "{years}% years");
         assert!((14..=26).contains(&months), "{months}% months");
+        assert!((50..=70).contains(&days), "{days}% days");
+        assert!((5..=15).contains(&instants), "{instants}% instants");
+        // About 5% appended out of date order: ended a month or more before
+        // the latest start appended before them (some are backdated by
+        // only days, and are not counted).
+        let mut latest = i64::MIN;
         let backdated = events
-            .windows(2)
-            .filter(|w| w[1].at.start() + 30 * 86_400 < w[0].at.start())
+            .iter()
+            .filter(|e| {
+                let back = e.at.end() + 30 * 86_400 < latest;
+                latest = latest.max(e.at.start());
+                back
+            })
             .count();
-        assert!(backdated * 100 / events.len() >= 2, "{backdated} backdated");
-        assert!(events.iter().any(|e| !e.corrects.is_empty()));
-        assert!(
-            events
-                .iter()
-                .flat_map(|e| &e.changes)
-                .any(|c| c.op.until().is_some())
-        );
-        assert!(
-            events
-                .iter()
-                .flat_map(|e| &e.changes)
-                .any(|c| matches!(c.op, Op::Remove { .. }))
-        );
+        let backdated = backdated * 100 / events.len();
+        assert!((3..=7).contains(&backdated), "{backdated}% backdated");
+        let corrections = share(&|e| !e.corrects.is_empty());
+        assert!(events.iter().any(|e| !e.corrects.is_empty()) && corrections < 1);
+        // Every kind of change, references between entities, and `until`s.
+        let changes: Vec<&Change> = events.iter().flat_map(|e| &e.changes).collect();
+        let of = |f: &dyn Fn(&Change) -> bool| changes.iter().filter(|c| f(c)).count();
+        assert!(of(&|c| matches!(c.op, Op::Set { .. })) > changes.len() / 4);
+        assert!(of(&|c| matches!(c.op, Op::Add { .. })) > changes.len() / 10);
+        assert!(of(&|c| matches!(c.op, Op::Remove { .. })) > changes.len() / 50);
+        assert!(of(&|c| matches!(c.op, Op::Unset)) > changes.len() / 100);
+        assert!(of(&|c| c.op.until().is_some()) > changes.len() / 50);
+        let refers = |c: &Change| match &c.op {
+            Op::Set { value, .. } | Op::Add { value, .. } => {
+                matches!(value, crate::event::Value::Ref(r) if *r != c.entity)
+            }
+            _ => false,
+        };
+        assert!(of(&refers) > changes.len() / 10);
     }
 }

@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 
+/// Kills in each test: a count, not a time budget, so that a slow machine
+/// takes longer instead of failing.
 const KILLS: usize = 30;
-/// The most time each kill loop may take; it must manage at least `MIN_KILLS`.
-const BUDGET: Duration = Duration::from_secs(20);
-const MIN_KILLS: usize = 10;
 
 /// A small deterministic generator (xorshift), so a failure can be replayed.
 struct Rng(u64);
@@ -77,8 +76,7 @@ fn a_batch_killed_at_any_moment_lands_whole_or_not_at_all() {
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut none, mut whole, mut kills) = (0, 0, 0);
-    let began = Instant::now();
-    while kills < KILLS && began.elapsed() < BUDGET {
+    while kills < KILLS {
         let store = env.dir().join(format!("store-{kills}"));
         let store_arg = store.display().to_string();
         let bundled = common::bundled_events().display().to_string();
@@ -122,10 +120,6 @@ fn a_batch_killed_at_any_moment_lands_whole_or_not_at_all() {
         std::fs::remove_dir_all(&store).unwrap();
     }
     eprintln!("{kills} kills over {full:?} imports: {none} left nothing, {whole} landed whole");
-    assert!(
-        kills >= MIN_KILLS,
-        "only {kills} kills within the time budget"
-    );
 }
 
 #[test]
@@ -134,10 +128,9 @@ fn every_acknowledged_append_survives_a_kill() {
     env.ok(&["import", &common::bundled_events().display().to_string()]);
     let store = env.store().display().to_string();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    let began = Instant::now();
     let mut acknowledged: Vec<String> = Vec::new();
     let mut round = 0;
-    while round < KILLS && began.elapsed() < BUDGET {
+    while round < KILLS {
         // One thread appends one event after another, noting each append
         // that reported success; this thread kills whichever append runs.
         let running = Arc::new(AtomicU32::new(0));
@@ -208,10 +201,6 @@ fn every_acknowledged_append_survives_a_kill() {
         "{round} kills, {} acknowledged appends, all present; {} events stored",
         acknowledged.len(),
         event_count(&env)
-    );
-    assert!(
-        round >= MIN_KILLS,
-        "only {round} kills within the time budget"
     );
     assert!(
         !acknowledged.is_empty(),

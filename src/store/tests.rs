@@ -787,21 +787,23 @@ fn checkpointed() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// 30 events dated by the year 2020 + `n`, each setting `x.v`.
+fn a_year(n: usize) -> Vec<Located> {
+    (0..30)
+        .map(|i| {
+            event(
+                &format!("n{n}-{i}"),
+                &format!("{}", 2020 + n),
+                &[("x.v", set(i as i64))],
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn queries_start_from_checkpoints_built_after_the_last_query() {
     let (_dir, store) = fresh();
     store.set_checkpoint_interval(10);
-    let year = |n: usize| -> Vec<Located> {
-        (0..30)
-            .map(|i| {
-                event(
-                    &format!("n{n}-{i}"),
-                    &format!("{}", 2020 + n),
-                    &[("x.v", set(i))],
-                )
-            })
-            .collect()
-    };
     let reads_for_whole_state = |store: &Store| {
         let before = store.records_read();
         store
@@ -816,7 +818,7 @@ fn queries_start_from_checkpoints_built_after_the_last_query() {
     // read from that checkpoint alone, whichever checkpoints the query
     // before saw.
     for n in 0..4 {
-        append(&store, &year(n));
+        append(&store, &a_year(n));
         assert_eq!(reads_for_whole_state(&store), 0, "after batch {n}");
     }
     // A backdated event removes every checkpoint after it, and they are
@@ -834,6 +836,43 @@ fn queries_start_from_checkpoints_built_after_the_last_query() {
     }
     store.reindex().unwrap();
     assert_eq!(reads_for_whole_state(&store), 1, "after a reindex");
+}
+
+#[test]
+fn a_correction_removes_the_checkpoints_that_hold_what_it_corrects() {
+    let (_dir, store) = fresh();
+    store.set_checkpoint_interval(10);
+    // The last event of 2020 sets a fact no other event touches; every
+    // checkpoint from 2021 on holds it.
+    let mut first = a_year(0);
+    first.push(event("wrong", "2020", &[("y.w", set(99))]));
+    append(&store, &first);
+    for n in 1..4 {
+        append(&store, &a_year(n));
+    }
+    let in_2022 = AsOf::new(w("2022"));
+    let held = |store: &Store, query| {
+        let state = store.latest().unwrap().state(query, &[]).unwrap();
+        state.get("y", "w").is_some()
+    };
+    assert!(held(&store, in_2022));
+    let before = store.checkpoint_positions().unwrap();
+    let first_of_2021 = keys::time(w("2021").start(), 0);
+    assert!(before.iter().filter(|p| p[..] > first_of_2021[..]).count() >= 3);
+    // A correction dated after every checkpoint withdraws it: the
+    // checkpoints after the corrected event go (and are built again).
+    let mut fix = event("fix", "2030", &[("z.v", set(1))]);
+    fix.event.corrects = vec!["wrong".into()];
+    append(&store, &[fix]);
+    let snapshot = store.latest().unwrap();
+    for at in ["2020-12", "2021", "2022", "2040"] {
+        let query = AsOf::new(w(at));
+        let state = snapshot.state(query, &[]).unwrap();
+        assert!(state.get("y", "w").is_none(), "{at}");
+        assert_eq!(state, snapshot.state_in_date_order(query).unwrap(), "{at}");
+    }
+    assert!(!held(&store, in_2022));
+    store.verify().unwrap().unwrap();
 }
 
 #[test]
