@@ -422,6 +422,36 @@ pub fn entity_element(event: &Event, entity: &str, seq: u64) -> Vec<u8> {
 /// Decodes what a `by_entity` element of `entity` keeps: an event with only
 /// its id, date and changes to that entity.
 pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String> {
+    let e = entity_changes_v1(bytes)?;
+    let changes = e
+        .changes
+        .into_iter()
+        .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
+        .collect::<Result<_, String>>()?;
+    replay_event(e.id, e.at, changes)
+}
+
+/// Like [`decode_entity_changes`], into `event`: its id, date and changes
+/// are replaced (reusing their memory), the rest is left as it is.
+pub fn decode_entity_changes_into(
+    entity: &str,
+    bytes: &[u8],
+    event: &mut Event,
+) -> Result<(), String> {
+    let e = entity_changes_v1(bytes)?;
+    event.changes.clear();
+    for (attr, op) in e.changes {
+        event
+            .changes
+            .push(ChangeV1 { entity, attr, op }.into_change()?);
+    }
+    event.id = e.id.into();
+    event.at = e.at.try_into()?;
+    Ok(())
+}
+
+/// The `EntityChangesV1` an entity index element keeps.
+fn entity_changes_v1(bytes: &[u8]) -> Result<EntityChangesV1<&str>, String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
     let (e, used): (EntityChangesV1<&str>, usize) =
         bincode::borrow_decode_from_slice(bytes, config)
@@ -429,12 +459,7 @@ pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String
     if used != bytes.len() {
         return Err("an entity index entry has bytes left over".into());
     }
-    let changes = e
-        .changes
-        .into_iter()
-        .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
-        .collect::<Result<_, String>>()?;
-    replay_event(e.id, e.at, changes)
+    Ok(e)
 }
 
 impl<S: Into<CompactString>> ValueV1<S> {

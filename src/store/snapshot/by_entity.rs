@@ -12,6 +12,7 @@
 
 use super::Snapshot;
 use crate::error::{Error, Result};
+use crate::event::Event;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::state::{AsOf, Fed, Replay, State};
@@ -77,6 +78,7 @@ impl Snapshot<'_> {
         const SKIPS: usize = 4;
         let mut from = from.to_vec();
         let mut past: Vec<u8> = Vec::new();
+        let mut event: Option<Event> = None;
         'range: loop {
             let mut skipped = 0;
             for element in self.store.by_entity.range(&from, to) {
@@ -91,14 +93,22 @@ impl Snapshot<'_> {
                     }
                     continue;
                 }
-                let event = match self.entity_changes(entity, &element)? {
-                    Some((_, Some(event))) => event,
-                    // Above the head, or corrected.
-                    None => continue,
-                    // Store format 1.
-                    Some((_, None)) => return Ok(false),
+                let event = match &mut event {
+                    // The first: a new event, whose memory the others reuse.
+                    None => match self.entity_changes(entity, &element)? {
+                        Some((_, Some(first))) => event.insert(first),
+                        // Above the head, or corrected.
+                        None => continue,
+                        // Store format 1.
+                        Some((_, None)) => return Ok(false),
+                    },
+                    Some(reused) => match self.entity_changes_into(entity, &element, reused)? {
+                        Some((_, true)) => reused,
+                        None => continue,
+                        Some((_, false)) => return Ok(false),
+                    },
                 };
-                if replay.feed(&event) == Fed::Past {
+                if replay.feed(event) == Fed::Past {
                     past.clear();
                     past.extend_from_slice(entity.as_bytes());
                     skipped = 0;
