@@ -625,9 +625,9 @@ fn decode_entity(
     state: &mut State,
     expiries: &mut Vec<Expiry>,
 ) -> std::result::Result<(), String> {
-    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, _): (BodyV1<&str>, usize) = bincode::borrow_decode_from_slice(bytes, config)
-        .map_err(|e| format!("checkpoint does not decode: {e}"))?;
+    let (body, _): (BodyV1<&str>, usize) =
+        super::record::borrow_decode::<_, DECODE_LIMIT>(bytes)
+            .map_err(|e| format!("checkpoint does not decode: {e}"))?;
     let strings = body.strings;
     let string = |i: u32| {
         strings

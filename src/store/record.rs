@@ -25,6 +25,29 @@ const DECODE_LIMIT: usize = 64 << 20;
 /// The largest encoded event accepted for writing.
 pub const MAX_EVENT_BYTES: usize = 16 << 20;
 
+/// Decodes a `T` that borrows from `bytes`, with a limit of `LIMIT` bytes.
+///
+/// Stored structs are written through serde and read back by bincode's own
+/// decoder, which is faster but counts a vector's items against the limit
+/// at their size in memory, not in `bytes`: a value within the limit when
+/// written (an event of a million `unset`s takes a few megabytes, and
+/// about a hundred in memory) can exceed it. Such a value is read through
+/// serde, which counts the bytes it reads.
+pub(super) fn borrow_decode<'a, T, const LIMIT: usize>(
+    bytes: &'a [u8],
+) -> Result<(T, usize), bincode::error::DecodeError>
+where
+    T: bincode::BorrowDecode<'a, ()> + Deserialize<'a>,
+{
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    match bincode::borrow_decode_from_slice(bytes, config) {
+        Err(bincode::error::DecodeError::LimitExceeded) => {
+            bincode::serde::borrow_decode_from_slice(bytes, config)
+        }
+        decoded => decoded,
+    }
+}
+
 /// A record hash (BLAKE3).
 pub type Hash = [u8; 32];
 
@@ -208,8 +231,7 @@ pub fn decode_for_replay(bytes: &[u8]) -> Result<Event, String> {
         .filter(|&end| end >= 1 && bytes[0] == RECORD_VERSION)
         .map(|end| &bytes[1..end])
         .ok_or("record too short or of an unknown version")?;
-    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (body, _): (BodyV1<&str>, usize) = bincode::borrow_decode_from_slice(body, config)
+    let (body, _): (BodyV1<&str>, usize) = borrow_decode::<_, DECODE_LIMIT>(body)
         .map_err(|e| format!("record does not decode: {e}"))?;
     let e = body.event;
     let changes = e
@@ -452,10 +474,8 @@ pub fn decode_entity_changes_into(
 
 /// The `EntityChangesV1` an entity index element keeps.
 fn entity_changes_v1(bytes: &[u8]) -> Result<EntityChangesV1<&str>, String> {
-    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
-    let (e, used): (EntityChangesV1<&str>, usize) =
-        bincode::borrow_decode_from_slice(bytes, config)
-            .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
+    let (e, used): (EntityChangesV1<&str>, usize) = borrow_decode::<_, DECODE_LIMIT>(bytes)
+        .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
     if used != bytes.len() {
         return Err("an entity index entry has bytes left over".into());
     }
@@ -606,6 +626,36 @@ mod tests {
             (read.id.as_str(), read.at, &read.changes),
             (event.id.as_str(), event.at, &event.changes)
         );
+    }
+
+    /// bincode's own decoder counts a vector at its size in memory: an
+    /// event of many tiny changes, well within what may be written, goes
+    /// past the limit there, and is read through serde instead.
+    #[test]
+    fn an_event_of_many_tiny_changes_reads_back() {
+        let mut event = sample();
+        let unset = Change {
+            entity: "e".into(),
+            attr: "a".into(),
+            op: Op::Unset,
+        };
+        event.changes = vec![unset; 750_000];
+        let at = DateTime::from_timestamp_micros(0).unwrap();
+        let (bytes, _) = encode(1, at, [0; 32], &event);
+        assert!(bytes.len() < MAX_EVENT_BYTES);
+        let body = &bytes[1..bytes.len() - 32];
+        let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+        let native: Result<(BodyV1<&str>, usize), _> =
+            bincode::borrow_decode_from_slice(body, config);
+        assert!(matches!(
+            native,
+            Err(bincode::error::DecodeError::LimitExceeded)
+        ));
+        assert_eq!(decode_for_replay(&bytes).unwrap().changes, event.changes);
+        let element = entity_element(&event, "e", 1);
+        let (_, _, changes) = crate::store::keys::decode_entity_rest(&element[2..]).unwrap();
+        let read = decode_entity_changes("e", changes.unwrap()).unwrap();
+        assert_eq!(read.changes, event.changes);
     }
 
     #[test]

@@ -1044,6 +1044,57 @@ fn a_replay_entity_by_entity_is_the_replay_in_date_order() {
     }
 }
 
+#[test]
+fn a_replay_entity_by_entity_skips_what_follows_the_question_and_runs_every_expiry() {
+    let (_dir, store) = fresh();
+    store.set_checkpoint_interval(0);
+    let until = |v: i64, until: &str| Op::Set {
+        value: Value::Int(v),
+        until: Some(w(until)),
+    };
+    let mut batch = Vec::new();
+    // "a" (a prefix of "ab") changes every year; its fact set in 2000
+    // ends with 2001, while "ab"'s events are fed after all of "a"'s.
+    for year in 2000..2012 {
+        batch.push(event(
+            &format!("a{year}"),
+            &year.to_string(),
+            &[("a.v", set(year))],
+        ));
+        batch.push(event(
+            &format!("ab{year}"),
+            &year.to_string(),
+            &[("ab.v", set(year))],
+        ));
+    }
+    batch.push(event("a-until", "2000-06", &[("a.w", until(1, "2001"))]));
+    batch.push(event("ab-until", "2002-06", &[("ab.w", until(2, "2009"))]));
+    append(&store, &batch);
+    let snapshot = store.latest().unwrap();
+    // 2003 leaves eight elements of each entity past the question: four
+    // skipped, then a new range at the next entity.
+    for at in ["2000-12", "2001", "2002-03", "2003", "2010", "9999"] {
+        for query in [AsOf::new(w(at)), AsOf::strict(w(at))] {
+            let by_entity = snapshot.state_by_entity(query).unwrap().unwrap();
+            assert_eq!(
+                by_entity,
+                snapshot.state_in_date_order(query).unwrap(),
+                "{at}"
+            );
+        }
+    }
+    let at_2003 = snapshot
+        .state_by_entity(AsOf::new(w("2003")))
+        .unwrap()
+        .unwrap();
+    assert!(at_2003.get("a", "w").is_none());
+    assert!(at_2003.get("ab", "w").is_some());
+    assert!(matches!(
+        at_2003.get("ab", "v"),
+        Some(crate::state::Slot::One(Value::Int(2003), _))
+    ));
+}
+
 /// Builds the checkpoints of a store holding `batch` entity by entity (in
 /// `runs` runs) and by a replay in date order; asserts they are the same,
 /// and returns them.

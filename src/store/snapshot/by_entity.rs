@@ -29,13 +29,12 @@ impl Snapshot<'_> {
         let runs = self.store.entity_runs(RUNS)?;
         let next = AtomicUsize::new(0);
         let work = || -> Result<Option<State>> {
+            // A thread that fails or panics leaves the other no run to take.
+            let _stop = StopOnDrop(&next, runs.len());
             let mut replay = Replay::new(query);
             while let Some((from, to)) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let replayed = self.replay_entities(&mut replay, from, to.as_deref());
-                if !matches!(replayed, Ok(true)) {
-                    // Nothing more to do for the other thread either.
-                    next.fetch_max(runs.len(), Ordering::Relaxed);
-                    return replayed.map(|_| None);
+                if !self.replay_entities(&mut replay, from, to.as_deref())? {
+                    return Ok(None);
                 }
             }
             Ok(Some(replay.finish()))
@@ -50,16 +49,14 @@ impl Snapshot<'_> {
             });
             (ours, theirs)
         });
-        let Some(mut state) = ours? else {
+        // An error from either thread wins over the other's format 1.
+        let theirs = theirs.transpose()?;
+        let (Some(mut state), Some(theirs)) = (ours?, theirs.unwrap_or_else(|| Some(State::new())))
+        else {
             return Ok(None);
         };
-        if let Some(theirs) = theirs {
-            let Some(theirs) = theirs? else {
-                return Ok(None);
-            };
-            // The two hold disjoint entities.
-            state.absorb(theirs);
-        }
+        let both = state.absorb(theirs);
+        debug_assert_eq!(both, 0, "runs hold disjoint entities");
         Ok(Some(state))
     }
 
@@ -77,7 +74,7 @@ impl Snapshot<'_> {
         // many, the range starts again at the next entity instead.
         const SKIPS: usize = 4;
         let mut from = from.to_vec();
-        let mut past: Vec<u8> = Vec::new();
+        let mut past: Option<Vec<u8>> = None;
         let mut event: Option<Event> = None;
         'range: loop {
             let mut skipped = 0;
@@ -85,7 +82,7 @@ impl Snapshot<'_> {
                 let element = element.map_err(|e| self.store.page_error("by_entity", e))?;
                 let (entity, ..) = keys::decode_entity(&element)
                     .ok_or_else(|| Error::Corrupt("an entity index key is unreadable".into()))?;
-                if past == entity.as_bytes() {
+                if past.as_deref() == Some(entity.as_bytes()) {
                     skipped += 1;
                     if skipped == SKIPS {
                         from = keys::prefix_end(&keys::entity_prefix(entity));
@@ -108,13 +105,25 @@ impl Snapshot<'_> {
                         Some((_, false)) => return Ok(false),
                     },
                 };
+                // (A past event does not run expiries: `Replay` only ever
+                // expires facts at moments before the question's end, which
+                // is what lets one replay serve every entity.)
                 if replay.feed(event) == Fed::Past {
-                    past.clear();
-                    past.extend_from_slice(entity.as_bytes());
+                    past = Some(entity.as_bytes().to_vec());
                     skipped = 0;
                 }
             }
             return Ok(true);
         }
+    }
+}
+
+/// Leaves no run for any thread to take once dropped: a thread that
+/// stops early, by an error or a panic, stops the other at its next run.
+struct StopOnDrop<'a>(&'a AtomicUsize, usize);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_max(self.1, Ordering::Relaxed);
     }
 }
