@@ -452,6 +452,14 @@ impl Replay {
         }
     }
 
+    /// Like [`Replay::new`], with room for `slots` attributes in the state.
+    pub fn with_capacity(query: AsOf, slots: usize) -> Replay {
+        Replay {
+            state: State::with_capacity(slots),
+            ..Replay::new(query)
+        }
+    }
+
     /// Continues a replay suspended by [`Replay::suspend`], for `query`. Only
     /// sound when every event the suspended replay saw is certain at
     /// `query` (a checkpoint's dates all end before the question's end).

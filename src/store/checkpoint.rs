@@ -830,6 +830,17 @@ impl Store {
             .is_some_and(|(key, _)| key[..] < before[..]))
     }
 
+    /// How many attributes the last checkpoint holds (0 without one): a
+    /// guess at the size of a state late in the timeline, to make room for.
+    pub(super) fn last_checkpoint_slots(&self) -> Result<usize> {
+        for (key, bytes) in self.stored_headers()?.iter().rev() {
+            if let Some((_, _, layout)) = read_header(key, bytes)? {
+                return Ok(layout.slots as usize);
+            }
+        }
+        Ok(0)
+    }
+
     /// Forgets the kept checkpoint headers: the tree was written.
     pub(super) fn forget_checkpoint_headers(&self) {
         self.checkpoint_headers.forget();

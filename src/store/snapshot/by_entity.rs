@@ -28,10 +28,13 @@ impl Snapshot<'_> {
         const RUNS: usize = 16;
         let runs = self.store.entity_runs(RUNS)?;
         let next = AtomicUsize::new(0);
+        // Each thread holds about half the state: room for half of the last
+        // checkpoint's, so that its table is not grown step by step.
+        let room = self.store.last_checkpoint_slots()? / 2;
         let work = || -> Result<Option<State>> {
             // A thread that fails or panics leaves the other no run to take.
             let _stop = StopOnDrop(&next, runs.len());
-            let mut replay = Replay::new(query);
+            let mut replay = Replay::with_capacity(query, room);
             while let Some((from, to)) = runs.get(next.fetch_add(1, Ordering::Relaxed)) {
                 if !self.replay_entities(&mut replay, from, to.as_deref())? {
                     return Ok(None);
