@@ -415,7 +415,7 @@ impl<S: AsRef<str> + Into<CompactString>> ChangeV1<S> {
 
 /// What an event changes about one entity, as a `by_entity` element keeps
 /// it (store format 2): enough to replay the entity without the log.
-#[derive(Serialize, Deserialize, bincode::BorrowDecode)]
+#[derive(Serialize)]
 struct EntityChangesV1<S> {
     id: S,
     at: WhenV1,
@@ -444,13 +444,9 @@ pub fn entity_element(event: &Event, entity: &str, seq: u64) -> Vec<u8> {
 /// Decodes what a `by_entity` element of `entity` keeps: an event with only
 /// its id, date and changes to that entity.
 pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String> {
-    let e = entity_changes_v1(bytes)?;
-    let changes = e
-        .changes
-        .into_iter()
-        .map(|(attr, op)| ChangeV1 { entity, attr, op }.into_change())
-        .collect::<Result<_, String>>()?;
-    replay_event(e.id, e.at, changes)
+    let mut changes = Vec::new();
+    let head = decode_entity_element(entity, bytes, &mut changes)?;
+    replay_event(head.id, head.at, changes)
 }
 
 /// Like [`decode_entity_changes`], into `event`: its id, date and changes
@@ -460,26 +456,71 @@ pub fn decode_entity_changes_into(
     bytes: &[u8],
     event: &mut Event,
 ) -> Result<(), String> {
-    let e = entity_changes_v1(bytes)?;
     event.changes.clear();
-    for (attr, op) in e.changes {
-        event
-            .changes
-            .push(ChangeV1 { entity, attr, op }.into_change()?);
-    }
-    event.id = e.id.into();
-    event.at = e.at.try_into()?;
+    let head = decode_entity_element(entity, bytes, &mut event.changes)?;
+    event.id = head.id.into();
+    event.at = head.at.try_into()?;
     Ok(())
 }
 
-/// The `EntityChangesV1` an entity index element keeps.
-fn entity_changes_v1(bytes: &[u8]) -> Result<EntityChangesV1<&str>, String> {
-    let (e, used): (EntityChangesV1<&str>, usize) = borrow_decode::<_, DECODE_LIMIT>(bytes)
-        .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
+/// Decodes the `EntityChangesV1` an entity index element keeps: its id and
+/// date, its changes pushed onto `changes` as they are read (not through a
+/// vector of their own, which bincode would also count against the limit
+/// at its size in memory).
+fn decode_entity_element<'b>(
+    entity: &str,
+    bytes: &'b [u8],
+    changes: &mut Vec<Change>,
+) -> Result<EntityHeadV1<&'b str>, String> {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let into = ChangesInto { entity, changes };
+    let (head, used): (EntityHeadV1<&str>, usize) =
+        bincode::borrow_decode_from_slice_with_context(bytes, config, into)
+            .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
     if used != bytes.len() {
         return Err("an entity index entry has bytes left over".into());
     }
-    Ok(e)
+    Ok(head)
+}
+
+/// Where [`EntityHeadV1`] puts the changes it decodes.
+struct ChangesInto<'a> {
+    entity: &'a str,
+    changes: &'a mut Vec<Change>,
+}
+
+/// An `EntityChangesV1` read field by field: its id and date, and its
+/// changes (the vector's length, then each item, as bincode writes a
+/// vector) converted into the decoder's [`ChangesInto`] as they are read.
+/// Written through serde as `EntityChangesV1`; tests read every kind of
+/// change back.
+struct EntityHeadV1<S> {
+    id: S,
+    at: WhenV1,
+}
+
+impl<'de, 'a> bincode::BorrowDecode<'de, ChangesInto<'a>> for EntityHeadV1<&'de str> {
+    fn borrow_decode<D: bincode::de::BorrowDecoder<'de, Context = ChangesInto<'a>>>(
+        decoder: &mut D,
+    ) -> Result<Self, bincode::error::DecodeError> {
+        let id = <&str>::borrow_decode(decoder)?;
+        let at = WhenV1::borrow_decode(decoder)?;
+        let len = u64::borrow_decode(decoder)?;
+        for _ in 0..len {
+            let attr = <&str>::borrow_decode(decoder)?;
+            let op = OpV1::<&str>::borrow_decode(decoder)?;
+            let into = decoder.context();
+            let change = ChangeV1 {
+                entity: into.entity,
+                attr,
+                op,
+            }
+            .into_change()
+            .map_err(bincode::error::DecodeError::OtherString)?;
+            into.changes.push(change);
+        }
+        Ok(EntityHeadV1 { id, at })
+    }
 }
 
 impl<S: Into<CompactString>> ValueV1<S> {
