@@ -450,7 +450,8 @@ pub fn decode_entity_changes(entity: &str, bytes: &[u8]) -> Result<Event, String
 }
 
 /// Like [`decode_entity_changes`], into `event`: its id, date and changes
-/// are replaced (reusing their memory), the rest is left as it is.
+/// are replaced (reusing their memory), the rest is left as it is. After
+/// an error, `event` may be partly overwritten and must not be used.
 pub fn decode_entity_changes_into(
     entity: &str,
     bytes: &[u8],
@@ -464,9 +465,10 @@ pub fn decode_entity_changes_into(
 }
 
 /// Decodes the `EntityChangesV1` an entity index element keeps: its id and
-/// date, its changes pushed onto `changes` as they are read (not through a
-/// vector of their own, which bincode would also count against the limit
-/// at its size in memory).
+/// date, its changes pushed onto `changes` as they are read, not through a
+/// vector of their own (which bincode's own decoder would also claim
+/// against the limit at its size in memory). After an error, `changes` may
+/// hold some of them.
 fn decode_entity_element<'b>(
     entity: &str,
     bytes: &'b [u8],
@@ -474,9 +476,14 @@ fn decode_entity_element<'b>(
 ) -> Result<EntityHeadV1<&'b str>, String> {
     let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
     let into = ChangesInto { entity, changes };
-    let (head, used): (EntityHeadV1<&str>, usize) =
-        bincode::borrow_decode_from_slice_with_context(bytes, config, into)
-            .map_err(|e| format!("an entity index entry does not decode: {e}"))?;
+    let (head, used): (EntityHeadV1<&str>, usize) = bincode::borrow_decode_from_slice_with_context(
+        bytes, config, into,
+    )
+    .map_err(|e| match e {
+        // A change that does not convert, in its own words.
+        bincode::error::DecodeError::OtherString(m) => m,
+        e => format!("an entity index entry does not decode: {e}"),
+    })?;
     if used != bytes.len() {
         return Err("an entity index entry has bytes left over".into());
     }
@@ -652,8 +659,8 @@ mod tests {
         assert_eq!(record.event, sample());
     }
 
-    /// Elements are written through serde and read back by bincode's own
-    /// decoder (faster); both must agree on every kind of value and
+    /// Elements are written through serde and read back field by field
+    /// (`EntityHeadV1`); both must agree on every kind of value and
     /// operation, as the record test above checks for records.
     #[test]
     fn entity_elements_read_back_as_written() {
@@ -669,9 +676,10 @@ mod tests {
         );
     }
 
-    /// bincode's own decoder counts a vector at its size in memory: an
-    /// event of many tiny changes, well within what may be written, goes
-    /// past the limit there, and is read through serde instead.
+    /// bincode's own decoder counts a vector at its size in memory: a record
+    /// of many tiny changes, well within what may be written, goes past the
+    /// limit there and is read through serde instead; its entity index
+    /// element, read field by field, is charged only the bytes it reads.
     #[test]
     fn an_event_of_many_tiny_changes_reads_back() {
         let mut event = sample();
