@@ -35,12 +35,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (Some(path), Some(mode)) = (args.next(), args.next()) else {
+    let usage = || -> ! {
         eprintln!("usage: query_times STORE whole|entity|suite|replay|replay-entity|diff [N]");
         std::process::exit(2);
     };
-    let n: Option<usize> = args.next().map(|n| n.parse().expect("N is a number"));
-    let store = Store::open(path.as_ref(), OpenMode::Existing).expect("a store");
+    let (Some(path), Some(mode)) = (args.next(), args.next()) else {
+        usage()
+    };
+    let n: Option<usize> = args.next().map(|n| n.parse().unwrap_or_else(|_| usage()));
+    let store = Store::open(path.as_ref(), OpenMode::Existing).unwrap_or_else(|e| {
+        eprintln!("query_times: {e}");
+        std::process::exit(1);
+    });
     let mut rng = fastrand::Rng::with_seed(11);
     let whole = |rng: &mut fastrand::Rng| {
         let at = AsOf::new(day(rng));

@@ -52,10 +52,6 @@ struct EntityEvent {
 /// changes to the entity (`None` for an element of store format 1).
 pub(super) type EntityChanges = ((i64, u64), Option<Event>);
 
-/// An entity index element's position, and its encoded changes (`None`
-/// for store format 1).
-type ElementParts<'e> = ((i64, u64), Option<&'e [u8]>);
-
 /// The position just before every record whose interval starts at
 /// `start` or later: no record has seq 0.
 fn before_start(start: i64) -> [u8; 16] {
@@ -450,46 +446,22 @@ impl<'s> Snapshot<'s> {
         entity: &str,
         element: &[u8],
     ) -> Result<Option<EntityChanges>> {
-        let Some((position, changes)) = self.entity_element(entity, element)? else {
-            return Ok(None);
-        };
-        let Some(changes) = changes else {
-            return Ok(Some((position, None)));
-        };
-        let event = record::decode_entity_changes(entity, changes)
-            .map_err(|m| Error::Corrupt(format!("record {}: {m}", position.1)))?;
-        check_entity_start(&event, position)?;
-        Ok(Some((position, Some(event))))
+        let mut event = None;
+        let read = self.entity_changes_into(entity, element, &mut event)?;
+        // Store format 1 leaves `event` as it was: `None`.
+        Ok(read.map(|(position, _)| (position, event)))
     }
 
-    /// Like [`Snapshot::entity_changes`], into `event` (whose memory it
-    /// reuses): its position, and whether the element keeps changes.
+    /// Like [`Snapshot::entity_changes`], into `event`: a new event if it
+    /// holds none, else the one it holds, its memory reused (after an
+    /// error, it must not be used). Gives the position, and whether the
+    /// element keeps changes (`false`: store format 1, `event` untouched).
     pub(super) fn entity_changes_into(
         &self,
         entity: &str,
         element: &[u8],
-        event: &mut Event,
+        event: &mut Option<Event>,
     ) -> Result<Option<((i64, u64), bool)>> {
-        let Some((position, changes)) = self.entity_element(entity, element)? else {
-            return Ok(None);
-        };
-        let Some(changes) = changes else {
-            return Ok(Some((position, false)));
-        };
-        record::decode_entity_changes_into(entity, changes, event)
-            .map_err(|m| Error::Corrupt(format!("record {}: {m}", position.1)))?;
-        check_entity_start(event, position)?;
-        Ok(Some((position, true)))
-    }
-
-    /// The position of a `by_entity` element of `entity` and its encoded
-    /// changes (`None` for store format 1); `None` above the head or if
-    /// corrected.
-    fn entity_element<'e>(
-        &self,
-        entity: &str,
-        element: &'e [u8],
-    ) -> Result<Option<ElementParts<'e>>> {
         let unreadable = || Error::Corrupt("an entity index entry is unreadable".into());
         // The range lies within `entity ‖ 0`.
         let (start, seq, changes) = element
@@ -499,7 +471,24 @@ impl<'s> Snapshot<'s> {
         if seq > self.head || self.is_corrected(seq) {
             return Ok(None);
         }
-        Ok(Some(((start, seq), changes)))
+        let Some(changes) = changes else {
+            return Ok(Some(((start, seq), false)));
+        };
+        let corrupt = |m| Error::Corrupt(format!("record {seq}: {m}"));
+        let event = match event {
+            Some(event) => {
+                record::decode_entity_changes_into(entity, changes, event).map_err(corrupt)?;
+                event
+            }
+            None => event.insert(record::decode_entity_changes(entity, changes).map_err(corrupt)?),
+        };
+        if event.at.start() != start {
+            return Err(Error::Corrupt(format!(
+                "an entity index entry places record {seq} at {start}, but says it is dated {}",
+                event.at
+            )));
+        }
+        Ok(Some(((start, seq), true)))
     }
 
     /// The records that change any of `entities`, in replay order, whose
@@ -901,17 +890,6 @@ fn suggest(wanted: &str, known: &[String]) -> String {
         0 => String::new(),
         _ => format!("; did you mean {}?", names.join(" or ")),
     }
-}
-
-/// An entity index element's event must start where the element says.
-fn check_entity_start(event: &Event, (start, seq): (i64, u64)) -> Result<()> {
-    if event.at.start() != start {
-        return Err(Error::Corrupt(format!(
-            "an entity index entry places record {seq} at {start}, but says it is dated {}",
-            event.at
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

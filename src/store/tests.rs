@@ -2134,65 +2134,49 @@ fn checked_chunks_are_staged_once_each_in_order() {
     let validated = |batch: &[Located]| Validated::new(batch.to_vec());
     let first = [event("a", "2020", &[])];
     let second = [event("b", "2021", &[])];
-    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
-    let err = writer
-        .push_checked_elsewhere(|checks, stage| {
+    refused_elsewhere(
+        &store,
+        "chunk 1 of the batch was handed in where chunk 0 was due",
+        |checks, stage| {
             let mut a = checks.check(validated(&first));
             let mut b = checks.check(validated(&second));
             stage(&mut b).and_then(|_| stage(&mut a))
-        })
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("chunk 1 of the batch was handed in where chunk 0 was due"),
-        "{err}"
+        },
     );
-    assert!(writer.commit().is_err());
-
-    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
-    let err = writer
-        .push_checked_elsewhere(|checks, stage| {
-            let mut a = checks.check(validated(&first));
-            checks.check(validated(&second));
-            stage(&mut a)
-        })
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("checked but never staged"),
-        "{err}"
-    );
-    assert!(writer.commit().is_err());
-
-    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
-    let err = writer
-        .push_checked_elsewhere(|checks, stage| {
+    refused_elsewhere(&store, "checked but never staged", |checks, stage| {
+        let mut a = checks.check(validated(&first));
+        checks.check(validated(&second));
+        stage(&mut a)
+    });
+    refused_elsewhere(
+        &store,
+        "was handed in where chunk 1 was due",
+        |checks, stage| {
             let mut a = checks.check(validated(&first));
             stage(&mut a)?;
             stage(&mut a)
-        })
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("was handed in where chunk 1 was due"),
-        "{err}"
+        },
     );
-    assert!(writer.commit().is_err());
-
     // A failed check fails the batch, even if the feed carries on.
-    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
     let twice = [event("a", "2020", &[]), event("a", "2021", &[])];
-    let err = writer
-        .push_checked_elsewhere(|checks, _| {
-            checks.check(validated(&twice));
-            Ok(())
-        })
-        .unwrap_err();
-    assert!(
-        err.to_string().contains("is used twice in this batch"),
-        "{err}"
-    );
-    assert!(writer.commit().is_err());
+    refused_elsewhere(&store, "is used twice in this batch", |checks, _| {
+        checks.check(validated(&twice));
+        Ok(())
+    });
     assert_eq!(store.head().unwrap().seq, 0);
+}
+
+/// Feeds a new batch of `store` through `feed`, which must fail it for
+/// `why`; the batch then refuses to commit.
+fn refused_elsewhere<'s>(
+    store: &'s Store,
+    why: &str,
+    feed: impl FnOnce(&mut BatchChecks<'s>, &mut dyn FnMut(&mut Checked) -> Result<()>) -> Result<()>,
+) {
+    let mut writer = store.writer(IdPolicy::SkipUnchanged, None, now()).unwrap();
+    let err = writer.push_checked_elsewhere(feed).unwrap_err();
+    assert!(err.to_string().contains(why), "{err}");
+    assert!(writer.commit().is_err());
 }
 
 #[test]

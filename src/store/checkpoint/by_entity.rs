@@ -327,6 +327,7 @@ impl Store {
             .collect();
         let mut spill = Spill::new(self.path());
         let mut current: Option<EntityReplay> = None;
+        let mut event = None;
         for element in self.by_entity.range(from, to) {
             let element = element.map_err(|e| self.page_error("by_entity", e))?;
             let (entity, ..) = keys::decode_entity(&element)
@@ -338,16 +339,18 @@ impl Store {
                 current = Some(EntityReplay::new(entity));
             }
             let replay = current.as_mut().expect("just set");
-            let ((start, seq), event) = match snapshot.entity_changes(entity, &element)? {
-                Some((position, Some(event))) => (position, event),
+            // One event, its memory reused from element to element.
+            let (start, seq) = match snapshot.entity_changes_into(entity, &element, &mut event)? {
+                Some((position, true)) => position,
                 // Above the head, or corrected.
                 None => continue,
                 // Store format 1: left to the replay in date order.
-                Some((_, None)) => return Ok(None),
+                Some((_, false)) => return Ok(None),
             };
+            let event = event.as_ref().expect("just read");
             replay.pass_through(plan, &mut parts, &mut spill, Some((start, seq)))?;
             end_of(ends, seq)?.store(event.at.end(), Ordering::Relaxed);
-            replay.feed(&event, seq)?;
+            replay.feed(event, seq)?;
         }
         if let Some(mut done) = current {
             done.pass_through(plan, &mut parts, &mut spill, None)?;

@@ -93,21 +93,15 @@ impl Snapshot<'_> {
                     }
                     continue;
                 }
-                let event = match &mut event {
-                    // The first: a new event, whose memory the others reuse.
-                    None => match self.entity_changes(entity, &element)? {
-                        Some((_, Some(first))) => event.insert(first),
-                        // Above the head, or corrected.
-                        None => continue,
-                        // Store format 1.
-                        Some((_, None)) => return Ok(false),
-                    },
-                    Some(reused) => match self.entity_changes_into(entity, &element, reused)? {
-                        Some((_, true)) => reused,
-                        None => continue,
-                        Some((_, false)) => return Ok(false),
-                    },
-                };
+                // One event, its memory reused from element to element.
+                match self.entity_changes_into(entity, &element, &mut event)? {
+                    Some((_, true)) => {}
+                    // Above the head, or corrected.
+                    None => continue,
+                    // Store format 1.
+                    Some((_, false)) => return Ok(false),
+                }
+                let event = event.as_ref().expect("just read");
                 // (A past event does not run expiries: `Replay` only ever
                 // expires facts at moments before the question's end, which
                 // is what lets one replay serve every entity.)
